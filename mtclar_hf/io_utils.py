@@ -1,0 +1,79 @@
+"""Atomic output: a reader never sees a half-written file or folder.
+
+Everything the project writes for the user (CSV/JSON/Parquet results, plots, saved
+models, prepared datasets) goes through these helpers: the content is written under a
+temporary name in the destination folder and moved into place with ``os.replace``,
+which is atomic on POSIX file systems.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import InputFileError
+
+
+def _writable_parent(path: Path) -> Path:
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputFileError(path, f"cannot create output folder {parent}: {err.strerror or err}") from None
+    if not os.access(parent, os.W_OK):
+        raise InputFileError(path, f"output folder {parent} is not writable")
+    return parent
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary file path next to ``path``; move it onto ``path`` on success.
+
+    The temporary file keeps ``path``'s suffix so writers that pick a format by
+    extension (pandas, matplotlib) still work.
+    """
+    path = Path(path)
+    parent = _writable_parent(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; swap it in as ``path`` on success.
+
+    An existing ``path`` is replaced only after the new content is complete, so an
+    interrupted write leaves the old folder (or nothing), never a mixture.
+    """
+    path = Path(path)
+    parent = _writable_parent(path)
+    if path.exists() and not overwrite:
+        raise InputFileError(path, "already exists (pass --overwrite to replace it)")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
+            os.replace(path, old / "content")
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

@@ -1,0 +1,49 @@
+"""Packaging for mtclar_hf. Install torch==2.13.0 first (see README / Makefile): an
+unpinned torch from PyPI pulls a multi-GB CUDA build, and torchvision must never come in."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+version = re.search(r'__version__ = "([^"]+)"', Path("mtclar_hf/__init__.py").read_text()).group(1)
+
+setup(
+    name="mtclar_hf",
+    version=version,
+    description="MT-CLAR (few-shot multi-task contrastive affect labelling) as a Hugging Face-native library",
+    long_description=Path("README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["mtclar_hf", "mtclar_hf.*"]),
+    include_package_data=True,
+    package_data={"mtclar_hf": ["metrics/*/*.py", "configs/*.yaml", "hub_templates/*.md"]},
+    install_requires=[
+        "torch>=2.4",  # 2.13.0 CPU build is installed first by the Makefile
+        "transformers>=5.17,<6",
+        "datasets>=4.0",
+        "huggingface-hub>=1.0",
+        "accelerate>=1.10",
+        "evaluate>=0.4.6",
+        "safetensors>=0.6",
+        "gradio>=6.0,<7",
+        "av>=14",
+        "opencv-python-headless>=4.8,<5",
+        "numpy>=1.26",
+        "pillow>=10",
+        "pyyaml>=6",
+        "matplotlib>=3.8",  # --plot and README figures
+        "tensorboard>=2.15",  # training logs (Accelerate's tensorboard tracker)
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "pytest-timeout>=2.3",
+            "ruff>=0.6",
+            "hypothesis>=6.100",
+            "playwright>=1.50",
+            "scipy>=1.11",  # independent metric implementation in tests
+        ],
+    },
+    entry_points={"console_scripts": ["mtclar=mtclar_hf.cli:main"]},
+)

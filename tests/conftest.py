@@ -1,0 +1,25 @@
+"""Test-wide settings: everything offline, tiny models, shared media located once."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Set before any Hugging Face library is imported by a test module.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_FACES = REPO_ROOT.parent / "shared" / "data" / "real_faces"
+
+
+@pytest.fixture(scope="session")
+def real_faces_dir() -> Path:
+    """The shared folder of real face clips; tests that need it skip when it is absent."""
+    if not (REAL_FACES / "single_face.mp4").exists():
+        pytest.skip(f"shared real-face media not found at {REAL_FACES}")
+    return REAL_FACES
