@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = (
     "mtclar_hf.hub.cli",
     "mtclar_hf.convert_emonet_checkpoint",
     "mtclar_hf.demo_cli",
+    "mtclar_hf.quickstart",
 )
 
 OFFLINE_DEFAULTS = {"HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}

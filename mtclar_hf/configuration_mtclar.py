@@ -1,0 +1,194 @@
+"""MT-CLAR model configuration."""
+
+from typing import ClassVar
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+
+# ResNet-18 shape (basic blocks, 2-2-2-2) built from transformers' own ResNetConfig: a pure-torch
+# encoder with no torchvision/timm dependency.
+RESNET18_ENCODER = {
+    "model_type": "resnet",
+    "embedding_size": 64,
+    "hidden_sizes": [64, 128, 256, 512],
+    "depths": [2, 2, 2, 2],
+    "layer_type": "basic",
+}
+
+AFFECTNET_CLASS_NAMES = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
+
+
+@strict
+class MTCLARConfig(PreTrainedConfig):
+    r"""
+    Configuration of an MT-CLAR Siamese network (Parameshwara et al., ACM MM 2023) and of its
+    singleton-image MT-CLAR+SL head.
+
+    encoder (`str`, defaults to `"resnet"`):
+        `"emofan"` for our implementation of the EmoNet/EmoFAN encoder, or the `model_type` of any
+        transformers vision backbone (`"resnet"`, `"convnext"`, `"vit"`, `"dinov2"`, ...), built with
+        `AutoModel.from_config` from `encoder_config`.
+    encoder_config (`dict`, *optional*):
+        Keyword arguments of the backbone's config (a `PreTrainedConfig` is accepted and stored as a dict).
+        Defaults to a ResNet-18-shaped `ResNetConfig` when `encoder="resnet"`.
+    embedding_size (`int`, defaults to 256):
+        Size of one image's embedding. A linear projection is added when the backbone's pooled output differs.
+    fusion (`str`, defaults to `"concat"`):
+        How the two embeddings are fused before the heads: `"concat"`, `"abs_diff"` or `"mul"`.
+    projector_widths (`list[int]`, defaults to `[2048, 1024, 512, 128]`):
+        Hidden widths of each of the three projector MLPs (similarity, valence and arousal difference).
+    dropout (`float`, defaults to 0.5):
+        Dropout before every Linear of the projectors.
+    num_similarity_classes (`int`, defaults to 2):
+        Logits of the similarity head (0 = dissimilar, 1 = similar).
+    diff_activation (`str`, defaults to `"tanh"`):
+        Squash of the difference heads: `"tanh"` gives `(label_max - label_min) * tanh(x)`, i.e. the reference's
+        `2 * tanh(x)` for labels in [-1, 1]; `"identity"` leaves it unbounded.
+    image_size / resize_size (`int`, defaults to 256 / 288):
+        Network input size and the resize before the centre (or random) crop.
+    label_min / label_max (`float`, defaults to -1 / 1):
+        Range of valence and arousal labels.
+    tasks (`list[str]`):
+        Enabled training tasks among `"similarity"`, `"contrastive"`, `"valence"`, `"arousal"`.
+    cosine_margin (`float`, defaults to 0.25):
+        Margin of the cosine embedding (contrastive) loss.
+    dynamic_loss_exponent (`float`, defaults to 2.0):
+        `w_mse = epoch_progress ** exponent`, `w_ccc = 1 - w_mse` in the valence/arousal difference losses.
+    random_task_weights (`bool`, defaults to True):
+        In training mode, draw the task weights from U(0, 1) and normalise them per batch (the paper's
+        "shake-shake" combination); evaluation always uses equal weights.
+    freeze_encoder_trunk (`bool`, defaults to True):
+        For `encoder="emofan"`: keep the FAN landmark trunk frozen, as the reference does.
+    num_expression_classes / sl_hidden_widths / expression_class_weights:
+        The MT-CLAR+SL head (`MTCLARForAffectPrediction`): 8 AffectNet classes, MLP widths
+        256 -> 1024 -> 512 -> 256 -> 128 as the reference, optional cross-entropy class weights.
+    emofan_num_modules / emofan_n_blocks / emofan_attention:
+        EmoFAN architecture (EmoNet's constructor defaults).
+
+    Example:
+    ```python
+    >>> from mtclar_hf import MTCLARConfig, MTCLARModel
+    >>> model = MTCLARModel(MTCLARConfig())          # ResNet-18-shaped encoder, 256-d embeddings
+    >>> emofan = MTCLARConfig(encoder="emofan")      # EmoFAN encoder as in the paper
+    ```
+    """
+
+    model_type = "mtclar"
+    fusions: ClassVar[tuple[str, ...]] = ("concat", "abs_diff", "mul")
+    all_tasks: ClassVar[tuple[str, ...]] = ("similarity", "contrastive", "valence", "arousal")
+
+    encoder: str = "resnet"
+    encoder_config: dict | PreTrainedConfig | None = None
+    embedding_size: int = 256
+    fusion: str = "concat"
+    projector_widths: list[int] | tuple[int, ...] = (2048, 1024, 512, 128)
+    dropout: float = 0.5
+    num_similarity_classes: int = 2
+    diff_activation: str = "tanh"
+    image_size: int = 256
+    resize_size: int = 288
+    label_min: float = -1.0
+    label_max: float = 1.0
+    tasks: list[str] | tuple[str, ...] = ("similarity", "contrastive", "valence", "arousal")
+    cosine_margin: float = 0.25
+    dynamic_loss_exponent: float = 2.0
+    random_task_weights: bool = True
+    freeze_encoder_trunk: bool = True
+    num_expression_classes: int = 8
+    sl_hidden_widths: list[int] | tuple[int, ...] = (1024, 512, 256, 128)
+    expression_class_weights: list[float] | None = None
+    emofan_num_modules: int = 2
+    emofan_n_blocks: int = 4
+    emofan_attention: bool = True
+
+    def __post_init__(self, **kwargs):
+        self.projector_widths = [int(w) for w in self.projector_widths]
+        self.sl_hidden_widths = [int(w) for w in self.sl_hidden_widths]
+        self.tasks = list(self.tasks)
+        self.encoder_config = self._normalise_encoder_config(self.encoder, self.encoder_config)
+        if self.id2label is None and kwargs.get("id2label") is None:
+            self.id2label = dict(enumerate(AFFECTNET_CLASS_NAMES[: self.num_expression_classes]))
+            self.label2id = {name: idx for idx, name in self.id2label.items()}
+        kwargs.setdefault("num_labels", self.num_expression_classes)
+        super().__post_init__(**kwargs)
+
+    @staticmethod
+    def _normalise_encoder_config(encoder: str, encoder_config) -> dict | None:
+        """Store the backbone config as a plain dict with its model_type (JSON-serialisable, diff-free)."""
+        if encoder == "emofan":
+            if encoder_config:
+                raise ValueError("encoder_config must be empty for encoder='emofan' (use the emofan_* fields)")
+            return None
+        if isinstance(encoder_config, PreTrainedConfig):
+            encoder_config = encoder_config.to_dict()
+        defaults = dict(RESNET18_ENCODER) if encoder == "resnet" else {"model_type": encoder}
+        merged = {**defaults, **(encoder_config or {})}
+        if merged["model_type"] != encoder:
+            raise ValueError(
+                f"encoder={encoder!r} but encoder_config has model_type={merged['model_type']!r}; they must agree"
+            )
+        return merged
+
+    def backbone_config(self) -> PreTrainedConfig:
+        """The transformers config of the encoder backbone (not for `encoder='emofan'`)."""
+        if self.encoder == "emofan":
+            raise ValueError("encoder='emofan' has no transformers backbone config")
+        kwargs = dict(self.encoder_config)
+        model_type = kwargs.pop("model_type")
+        backbone = AutoConfig.for_model(model_type, **kwargs)
+        if hasattr(backbone, "image_size"):  # ViT-like backbones need the input size for position embeddings
+            backbone.image_size = self.image_size
+        return backbone
+
+    @property
+    def difference_scale(self) -> float:
+        return float(self.label_max - self.label_min)
+
+    def validate_encoder(self):
+        if self.encoder == "emofan":
+            return
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+        if self.encoder not in CONFIG_MAPPING:
+            raise ValueError(f"encoder={self.encoder!r} is neither 'emofan' nor a transformers model_type")
+
+    def validate_sizes(self):
+        if self.embedding_size <= 0:
+            raise ValueError(f"embedding_size must be positive, got {self.embedding_size}")
+        if not self.projector_widths or any(w <= 0 for w in self.projector_widths):
+            raise ValueError(f"projector_widths must be positive integers, got {self.projector_widths}")
+        if not self.sl_hidden_widths or any(w <= 0 for w in self.sl_hidden_widths):
+            raise ValueError(f"sl_hidden_widths must be positive integers, got {self.sl_hidden_widths}")
+        if not 0 < self.image_size <= self.resize_size:
+            raise ValueError(f"need 0 < image_size <= resize_size, got {self.image_size} and {self.resize_size}")
+        if self.num_similarity_classes < 2:
+            raise ValueError(f"num_similarity_classes must be >= 2, got {self.num_similarity_classes}")
+        if self.num_expression_classes < 2:
+            raise ValueError(f"num_expression_classes must be >= 2, got {self.num_expression_classes}")
+        weights = self.expression_class_weights
+        if weights is not None and (len(weights) != self.num_expression_classes or min(weights) < 0):
+            raise ValueError(
+                f"expression_class_weights needs {self.num_expression_classes} non-negative values, got {weights}"
+            )
+
+    def validate_choices(self):
+        if self.fusion not in self.fusions:
+            raise ValueError(f"fusion must be one of {self.fusions}, got {self.fusion!r}")
+        if self.diff_activation not in ("tanh", "identity"):
+            raise ValueError(f"diff_activation must be 'tanh' or 'identity', got {self.diff_activation!r}")
+        unknown = set(self.tasks) - set(self.all_tasks)
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks must be a non-empty subset of {self.all_tasks}, got {self.tasks}")
+
+    def validate_ranges(self):
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.label_min < self.label_max:
+            raise ValueError(f"label_min must be below label_max, got {self.label_min} and {self.label_max}")
+        if not -1.0 <= self.cosine_margin <= 1.0:
+            raise ValueError(f"cosine_margin must be in [-1, 1], got {self.cosine_margin}")
+        if self.dynamic_loss_exponent < 0:
+            raise ValueError(f"dynamic_loss_exponent must be >= 0, got {self.dynamic_loss_exponent}")
+
+
+__all__ = ["MTCLARConfig", "AFFECTNET_CLASS_NAMES"]

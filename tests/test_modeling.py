@@ -1,0 +1,242 @@
+"""MTCLARConfig / MTCLARModel / MTCLARForAffectPrediction: shapes, losses, learning, save/reload."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub.errors import StrictDataclassError
+from safetensors.torch import load_file, save_file
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+
+import mtclar_hf
+from mtclar_hf import MTCLARConfig, MTCLARForAffectPrediction, MTCLARModel
+from mtclar_hf.metrics import ccc
+from mtclar_hf.modeling_mtclar import ccc_loss, dynamic_regression_loss, random_convex_weights
+from mtclar_hf.testing_utils import tiny_config
+
+# Tiny configs of other transformers vision backbones (any backbone config is accepted as the encoder).
+TINY_BACKBONES = {
+    "resnet": {},
+    "convnext": {"encoder": "convnext", "encoder_config": {"hidden_sizes": [8, 16], "depths": [1, 1], "num_stages": 2}},
+    "vit": {
+        "encoder": "vit",
+        "encoder_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64, "patch_size": 16},
+    },
+    "dinov2": {
+        "encoder": "dinov2",
+        "encoder_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "patch_size": 16, "mlp_ratio": 2},
+    },
+}
+
+
+def pair_batch(batch=6, size=64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, size, size, generator=gen), torch.rand(batch, 3, size, size, generator=gen)
+
+
+@pytest.mark.parametrize("name", sorted(TINY_BACKBONES))
+def test_every_transformers_backbone_gives_the_documented_shapes(name):
+    config = tiny_config(**TINY_BACKBONES[name])
+    model = MTCLARModel(config).eval()
+    a, b = pair_batch(3)
+    out = model(a, b)
+    assert out.embeddings.shape == out.embeddings_pair.shape == (3, config.embedding_size)
+    assert out.similarity_logits.shape == (3, 2)
+    assert out.valence_diff.shape == out.arousal_diff.shape == (3,)
+    assert out.valence_diff.abs().max() < 2.0 and out.loss is None
+
+
+def test_emofan_encoder_shapes_and_frozen_trunk():
+    config = tiny_config(encoder="emofan", encoder_config=None, embedding_size=256)
+    model = MTCLARModel(config).eval()
+    a, b = pair_batch(2)
+    out = model(a, b)
+    assert out.embeddings.shape == (2, 256) and out.valence_diff.shape == (2,)
+    assert isinstance(model.embedding_projection, torch.nn.Identity)
+    frozen = [n for n, p in model.encoder.named_parameters() if not p.requires_grad]
+    trainable = [n for n, p in model.encoder.named_parameters() if p.requires_grad]
+    assert any(n.startswith("conv1.") for n in frozen) and all(n.startswith(("emo_", "conv1x1_input_emo")) for n in trainable)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "abs_diff", "mul"])
+def test_compare_on_cached_embeddings_equals_the_full_forward(fusion):
+    model = MTCLARModel(tiny_config(fusion=fusion)).eval()
+    a, b = pair_batch(4)
+    with torch.no_grad():
+        full = model(a, b)
+        cached = model.compare(model.embed(a), model.embed(b))
+    for field in ("similarity_logits", "valence_diff", "arousal_diff"):
+        torch.testing.assert_close(getattr(cached, field), getattr(full, field), rtol=1e-5, atol=1e-6)
+    if fusion != "concat":  # symmetric fusions: the heads cannot tell A from B
+        swapped = model.compare(model.embed(b), model.embed(a))
+        torch.testing.assert_close(swapped.valence_diff, cached.valence_diff, rtol=1e-5, atol=1e-6)
+
+
+def test_one_encoder_is_shared_not_aliased():
+    model = MTCLARModel(tiny_config())
+    encoders = [name for name, module in model.named_children() if "encoder" in name]
+    assert encoders == ["encoder"]
+    assert not any(k.startswith(("encoder_a", "encoder_b")) for k in model.state_dict())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"fusion": "sum"},
+        {"dropout": 1.0},
+        {"projector_widths": [64, 0]},
+        {"tasks": ["similarity", "sadness"]},
+        {"tasks": []},
+        {"encoder": "not-a-model"},
+        {"encoder": "convnext", "encoder_config": {"model_type": "resnet"}},
+        {"image_size": 300, "resize_size": 288},
+        {"label_min": 1.0, "label_max": -1.0},
+        {"diff_activation": "sigmoid"},
+        {"expression_class_weights": [1.0, 2.0]},
+    ],
+)
+def test_invalid_config_values_raise_a_clear_error(bad):
+    with pytest.raises((ValueError, TypeError, StrictDataclassError)) as info:
+        tiny_config(**bad)
+    assert str(next(iter(bad))) in str(info.value) or "encoder" in str(info.value)
+
+
+def test_default_config_is_the_reference_architecture():
+    config = MTCLARConfig()
+    assert config.encoder == "resnet" and config.encoder_config["depths"] == [2, 2, 2, 2]
+    assert (config.embedding_size, config.fusion, config.projector_widths) == (256, "concat", [2048, 1024, 512, 128])
+    assert (config.dropout, config.cosine_margin, config.dynamic_loss_exponent) == (0.5, 0.25, 2.0)
+    assert (config.image_size, config.resize_size, config.difference_scale) == (256, 288, 2.0)
+    model = MTCLARModel(config)
+    head = model.valence_head.layers
+    linears = [m for m in head if isinstance(m, torch.nn.Linear)]
+    assert [lin.in_features for lin in linears] == [512, 2048, 1024, 512, 128] and linears[-1].out_features == 1
+    assert isinstance(head[0], torch.nn.Dropout) and isinstance(head[2], torch.nn.BatchNorm1d)
+
+
+def test_ccc_loss_matches_the_metric_and_dynamic_weights_follow_the_schedule():
+    gen = torch.Generator().manual_seed(1)
+    target = torch.rand(64, generator=gen) * 2 - 1
+    pred = 0.6 * target + 0.2 * torch.randn(64, generator=gen) + 0.1
+    assert ccc_loss(pred, target).item() == pytest.approx(1 - ccc(target.numpy(), pred.numpy()), abs=1e-5)
+    mse = torch.mean((pred - target) ** 2).item()
+    assert dynamic_regression_loss(pred, target, 1.0).item() == pytest.approx(mse, abs=1e-6)
+    assert dynamic_regression_loss(pred, target, 0.0).item() == pytest.approx(1 - ccc(target.numpy(), pred.numpy()), abs=1e-5)
+    w = 0.5**2
+    expected = w * mse + (1 - w) * ccc_loss(pred, target).item()
+    assert dynamic_regression_loss(pred, target, 0.5).item() == pytest.approx(expected, abs=1e-5)
+    assert ccc_loss(torch.tensor([0.3]), torch.tensor([0.1])).item() == 0.0
+
+
+def test_task_weights_random_in_training_equal_in_eval_and_zero_for_disabled_tasks():
+    torch.manual_seed(0)
+    weights = random_convex_weights(4)
+    assert weights.sum().item() == pytest.approx(1.0) and (weights > 0).all()
+    model = MTCLARModel(tiny_config(tasks=["similarity", "valence", "arousal"]))
+    a, b = pair_batch(4)
+    labels = dict(similarity_labels=torch.tensor([1, 0, 1, 0]), valence_diff_labels=torch.zeros(4), arousal_diff_labels=torch.zeros(4))
+    model.train()
+    drawn = [model(a, b, **labels).task_weights for _ in range(3)]
+    assert all(w[1] == 0 and w.sum().item() == pytest.approx(1.0) for w in drawn)
+    assert not torch.equal(drawn[0], drawn[1])
+    model.eval()
+    out = model(a, b, **labels)
+    torch.testing.assert_close(out.task_weights, torch.tensor([1 / 3, 0, 1 / 3, 1 / 3]))
+    assert out.loss.item() == pytest.approx((out.task_weights * out.loss_components).sum().item(), rel=1e-5)
+    fixed = model(a, b, **labels, task_weights=torch.tensor([0.0, 0.0, 1.0, 0.0]))
+    assert fixed.loss.item() == pytest.approx(fixed.loss_components[2].item(), rel=1e-5)
+
+
+def test_contrastive_loss_uses_plus_one_for_similar_pairs():
+    model = MTCLARModel(tiny_config()).eval()
+    a, _ = pair_batch(4)
+    same = model(a, a, similarity_labels=torch.ones(4, dtype=torch.long))
+    assert same.loss_components[1].item() == pytest.approx(0.0, abs=1e-5)  # identical images, "similar"
+    different = model(a, a, similarity_labels=torch.zeros(4, dtype=torch.long))
+    assert different.loss_components[1].item() == pytest.approx(1.0 - 0.25, abs=1e-4)  # cos=1, margin 0.25
+
+
+def test_a_few_optimisation_steps_reduce_the_multitask_loss():
+    torch.manual_seed(0)
+    model = MTCLARModel(tiny_config(dropout=0.0))
+    a, b = pair_batch(16, seed=3)
+    va, vb = torch.rand(16) * 2 - 1, torch.rand(16) * 2 - 1
+    labels = dict(similarity_labels=(va * vb > 0).long(), valence_diff_labels=va - vb, arousal_diff_labels=(va - vb) / 2)
+    weights = torch.full((4,), 0.25)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        model.train()
+        loss = model(a, b, **labels, epoch_progress=0.5, task_weights=weights).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_save_and_reload_is_bit_exact_and_uses_safetensors(tmp_path):
+    model = MTCLARModel(tiny_config()).eval()
+    model.save_pretrained(tmp_path)
+    files = {p.name for p in tmp_path.iterdir()}
+    assert {"config.json", "model.safetensors", "configuration_mtclar.py", "modeling_mtclar.py"} <= files
+    assert not any(name.endswith((".bin", ".pt", ".pth")) for name in files)
+    reloaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(reloaded) is MTCLARModel
+    for (name, tensor), (name2, tensor2) in zip(model.state_dict().items(), reloaded.state_dict().items()):
+        assert name == name2 and torch.equal(tensor, tensor2), name
+    a, b = pair_batch(2)
+    with torch.no_grad():
+        assert torch.equal(model(a, b).valence_diff, reloaded(a, b).valence_diff)
+    assert AutoConfig.from_pretrained(tmp_path).auto_map["AutoModel"] == "modeling_mtclar.MTCLARModel"
+
+
+def test_loading_fills_only_missing_heads_and_keeps_the_pretrained_encoder(tmp_path):
+    model = MTCLARModel(tiny_config())
+    model.save_pretrained(tmp_path)
+    weights = load_file(tmp_path / "model.safetensors")
+    kept = {k: v for k, v in weights.items() if not k.startswith("valence_head.")}
+    save_file(kept, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    reloaded = MTCLARModel.from_pretrained(tmp_path)
+    for key, tensor in kept.items():
+        assert torch.equal(reloaded.state_dict()[key], tensor), key
+    linear = reloaded.valence_head.layers[1].weight
+    bound = math.sqrt(6 / (linear.shape[0] + linear.shape[1]))  # Xavier-uniform
+    assert linear.abs().max().item() <= bound + 1e-6 and linear.std().item() > 0
+
+
+def test_pickle_weights_are_refused(tmp_path):
+    model = MTCLARModel(tiny_config())
+    model.config.save_pretrained(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(OSError, match="safetensors only"):
+        MTCLARModel.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="safetensors only"):
+        MTCLARModel.from_pretrained(tmp_path, use_safetensors=False)
+
+
+def test_affect_prediction_head_and_from_mtclar(tmp_path):
+    config = tiny_config(expression_class_weights=[1.0] * 8)
+    mtclar = MTCLARModel(config)
+    mtclar.save_pretrained(tmp_path)
+    model = MTCLARForAffectPrediction.from_mtclar(tmp_path, freeze_encoder=True)
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    assert all(p.requires_grad for p in model.affect_mlp.parameters())
+    x, _ = pair_batch(5)
+    torch.testing.assert_close(model.embed(x), mtclar.eval().embed(x))
+    out = model(x, labels=torch.arange(5), valence=torch.zeros(5), arousal=torch.zeros(5), epoch_progress=0.3)
+    assert out.expression_logits.shape == (5, 8) and out.valence.shape == (5,) and out.loss.ndim == 0
+    assert out.valence.abs().max() <= 1.0 and out.arousal.abs().max() <= 1.0
+    linears = [m for m in model.affect_mlp if isinstance(m, torch.nn.Linear)]
+    assert all(lin.bias is None for lin in linears) and [lin.out_features for lin in linears] == [64, 32]
+    sl_dir = tmp_path / "sl"
+    model.save_pretrained(sl_dir)
+    reloaded = AutoModelForImageClassification.from_pretrained(sl_dir).eval()
+    torch.testing.assert_close(reloaded(x).expression_logits, model.eval()(x).expression_logits)
+
+
+def test_package_registers_the_auto_classes():
+    assert AutoConfig.for_model("mtclar").__class__ is MTCLARConfig
+    assert isinstance(AutoModel.from_config(tiny_config()), MTCLARModel)
+    assert mtclar_hf.__version__ and np.__version__
