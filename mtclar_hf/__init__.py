@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
 from .configuration_mtclar import AFFECTNET_CLASS_NAMES, MTCLARConfig
+from .image_processing_mtclar import MTCLARImageProcessor
 from .modeling_mtclar import (
     MTCLARAffectOutput,
     MTCLARForAffectPrediction,
@@ -25,13 +26,8 @@ MTCLARConfig.register_for_auto_class()
 MTCLARModel.register_for_auto_class("AutoModel")
 MTCLARForAffectPrediction.register_for_auto_class("AutoModelForImageClassification")
 
-try:  # TEMPORARY guard while the processor is being written; removed when it lands.
-    from .image_processing_mtclar import MTCLARImageProcessor
-
-    AutoImageProcessor.register(MTCLARConfig, slow_image_processor_class=MTCLARImageProcessor, exist_ok=True)
-    MTCLARImageProcessor.register_for_auto_class("AutoImageProcessor")
-except ImportError:
-    MTCLARImageProcessor = None
+AutoImageProcessor.register(MTCLARConfig, slow_image_processor_class=MTCLARImageProcessor, exist_ok=True)
+MTCLARImageProcessor.register_for_auto_class("AutoImageProcessor")
 
 __all__ = [
     "AFFECTNET_CLASS_NAMES",
