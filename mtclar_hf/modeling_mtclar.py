@@ -169,11 +169,15 @@ class MTCLARPreTrainedModel(PreTrainedModel):
         if kwargs.setdefault("use_safetensors", True) is not True:
             raise ValueError(PICKLE_REFUSAL)
         try:
-            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+            model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         except OSError as err:
             if "safetensors" in str(err).lower() or ".bin" in str(err):
                 raise OSError(f"{pretrained_model_name_or_path}: {PICKLE_REFUSAL}") from err
             raise
+        # Loading replaces parameters with fresh ones that require grad: re-apply the reference's frozen trunk.
+        if model.config.encoder == "emofan" and model.config.freeze_encoder_trunk:
+            model.encoder.freeze_trunk()
+        return model
 
     def _build_encoder(self, config: MTCLARConfig) -> None:
         """`self.encoder` (shared by both images of a pair) and the projection to `embedding_size`."""
