@@ -1,0 +1,796 @@
+"""MT-CLAR few-shot video labelling in the browser: a Gradio Blocks app.
+
+Upload a face video (or pick a SynthAffect example clip), label a few frames with valence and arousal
+in the frame browser (sliders, or a click on the valence-arousal circle), press **Label**: every other
+frame gets its labels from the labelled ones through the MT-CLAR model (`FewShotVideoLabeler`). The
+result is a timeline plot, a valence-arousal scatter, a summary and a CSV. Correct a frame by browsing
+to it, moving the sliders and pressing "Set label": it becomes one more support frame (an anchor) for
+the next run.
+
+Run it with `mtclar demo [--model M] [--port P] [--host H]` or `python demo/app.py`. The app works
+offline: analytics and telemetry are off, there is never a share link, uploads are limited in size and
+to video files, the model-heavy events share a small concurrency limit in Gradio's queue, and every
+file the app writes lives in one temporary folder that is removed when the app closes.
+"""
+
+import os
+
+# Before gradio / huggingface_hub are imported: nothing may leave the machine.
+for _key, _value in {
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "MPLBACKEND": "Agg",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+import contextlib  # noqa: E402
+import contextvars  # noqa: E402
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import math  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import uuid  # noqa: E402
+import warnings  # noqa: E402
+import weakref  # noqa: E402
+from collections import OrderedDict  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from mtclar_hf.errors import InputFileError, LabelError, MTCLARError  # noqa: E402
+from mtclar_hf.io_utils import atomic_path  # noqa: E402
+
+# gradio 6.31's queue code trips a pandas 3 deprecation warning on every event; it is harmless.
+with contextlib.suppress(AttributeError):
+    warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning)
+
+DEFAULT_MODEL = "outputs/quickstart/model"
+MAX_FILE_SIZE = "50mb"  # per upload, enforced by Gradio before our code sees the file
+MAX_FRAMES = 4500  # 3 minutes at 25 fps: longer videos belong to `mtclar label`
+MODEL_CONCURRENCY = 2  # events that run the encoder at once (they share the CPU / GPU)
+MAX_LOADED_MODELS = 3  # models kept in memory; the least recently used one goes first
+PREVIEW_SIDE = 320  # frames are kept as JPEGs of at most this size for the frame browser
+PREVIEW_MIN_SIDE = 256  # tiny frames (SynthAffect examples are 96 px) are shown enlarged
+EXAMPLE_SEEDS = (3, 11, 27)  # SynthAffect identities of the example clips
+EXAMPLE_FRAMES = 60
+EXAMPLE_SIZE = 96
+STRATEGY_CHOICES = ("diverse", "fraction", "every-k", "random", "first")
+ANCHOR_CHOICES = ("latest", "nearest", "fused", "weighted", "mean")
+TABLE_COLUMNS = ["frame", "valence", "arousal"]
+CIRCLE_SIZE = 240
+CIRCLE_RADIUS = 100
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Small pure helpers (unit-tested directly)
+
+
+def empty_support_table() -> pd.DataFrame:
+    return pd.DataFrame({"frame": pd.Series(dtype="int64"), "valence": pd.Series(dtype="float64"),
+                         "arousal": pd.Series(dtype="float64")})
+
+
+def support_from_table(table, num_frames: int) -> dict[int, tuple[float, float]]:
+    """The support set {frame: (valence, arousal)} from the table the user edited.
+
+    Fully empty rows are ignored (Gradio adds one with "Add row"); anything else that is not a frame
+    index inside the video with two labels in [-1, 1] is an error naming the row.
+    """
+    if table is None:
+        return {}
+    table = pd.DataFrame(table)
+    if table.empty:
+        return {}
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise LabelError(f"support table: missing column(s) {', '.join(missing)}")
+    support = {}
+    for row_number, row in enumerate(table[TABLE_COLUMNS].itertuples(index=False), start=1):
+        values = [pd.to_numeric(pd.Series([v]).replace("", None), errors="coerce").iloc[0] for v in row]
+        if all(pd.isna(v) for v in values):
+            continue
+        frame, valence, arousal = values
+        if pd.isna(frame) or frame != int(frame) or not 0 <= frame < num_frames:
+            raise LabelError(f"support table row {row_number}: frame {row[0]!r} is not a frame of this video (0-{num_frames - 1})")
+        frame = int(frame)
+        for name, value in (("valence", valence), ("arousal", arousal)):
+            if pd.isna(value):
+                raise LabelError(f"support table row {row_number}: frame {frame} has no {name}: fill it in or remove the row")
+            if not -1.0 <= float(value) <= 1.0:
+                raise LabelError(f"support table row {row_number}: frame {frame}: {name} {value} is outside [-1, 1]")
+        if frame in support:
+            raise LabelError(f"support table row {row_number}: frame {frame} is listed twice")
+        support[frame] = (float(valence), float(arousal))
+    return support
+
+
+def table_from_rows(rows: dict[int, tuple[float, float]]) -> pd.DataFrame:
+    """A support table sorted by frame; NaN labels stay empty cells for the user to fill in."""
+    if not rows:
+        return empty_support_table()
+    frames = sorted(rows)
+    return pd.DataFrame(
+        {
+            "frame": np.array(frames, dtype=np.int64),
+            "valence": np.array([rows[f][0] for f in frames], dtype=np.float64).round(3),
+            "arousal": np.array([rows[f][1] for f in frames], dtype=np.float64).round(3),
+        }
+    )
+
+
+def rows_from_table(table) -> dict[int, tuple[float, float]]:
+    """Like `support_from_table` but lenient: keeps rows with empty labels (for editing, not labelling)."""
+    rows = {}
+    if table is None:
+        return rows
+    table = pd.DataFrame(table)
+    if table.empty or not set(TABLE_COLUMNS) <= {str(c).lower() for c in table.columns}:
+        return rows
+    table.columns = [str(c).lower() for c in table.columns]
+    for frame, valence, arousal in table[TABLE_COLUMNS].itertuples(index=False):
+        frame = pd.to_numeric(pd.Series([frame]).replace("", None), errors="coerce").iloc[0]
+        if pd.isna(frame):
+            continue
+        valence, arousal = (pd.to_numeric(pd.Series([v]).replace("", None), errors="coerce").iloc[0] for v in (valence, arousal))
+        rows[int(frame)] = (float(valence), float(arousal))
+    return rows
+
+
+def circle_to_valence_arousal(x: float, y: float) -> tuple[float, float]:
+    """A click on the valence-arousal circle image (pixels) -> (valence, arousal) in [-1, 1], 2 decimals."""
+    centre = CIRCLE_SIZE / 2
+    valence = float(np.clip((x - centre) / CIRCLE_RADIUS, -1, 1))
+    arousal = float(np.clip((centre - y) / CIRCLE_RADIUS, -1, 1))
+    return round(valence, 2), round(arousal, 2)
+
+
+def draw_va_circle(valence: float | None = None, arousal: float | None = None) -> Image.Image:
+    """The circumplex: valence left to right, arousal bottom to top, with the current label as a dot."""
+    image = Image.new("RGB", (CIRCLE_SIZE, CIRCLE_SIZE), "white")
+    draw = ImageDraw.Draw(image)
+    c, r = CIRCLE_SIZE / 2, CIRCLE_RADIUS
+    draw.ellipse((c - r, c - r, c + r, c + r), outline=(120, 120, 120), width=2, fill=(246, 248, 252))
+    draw.line((c - r - 8, c, c + r + 8, c), fill=(160, 160, 160))
+    draw.line((c, c - r - 8, c, c + r + 8), fill=(160, 160, 160))
+    grey = (90, 90, 90)
+    draw.text((c + r - 30, c + 3), "valence", fill=grey)
+    draw.text((c + 4, c - r - 14), "arousal", fill=grey)
+    for text, (x, y) in {"excited": (0.45, 0.75), "tense": (-0.85, 0.75), "sad": (-0.75, -0.8), "calm": (0.55, -0.8)}.items():
+        draw.text((c + x * r, c - y * r), text, fill=(150, 150, 170))
+    if valence is not None and arousal is not None and math.isfinite(valence) and math.isfinite(arousal):
+        x, y = c + float(valence) * r, c - float(arousal) * r
+        draw.ellipse((x - 6, y - 6, x + 6, y + 6), fill=(220, 40, 40), outline="white", width=2)
+    return image
+
+
+def file_digest(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def upload_error(path: Path, problem: str) -> InputFileError:
+    """An error naming the uploaded file only: the server's cache folder is nobody's business."""
+    return InputFileError(path.name, problem.replace(str(path), path.name).replace(str(path.parent), "..."))
+
+
+def check_upload(path) -> Path:
+    """Refuse anything that is not a readable video file, with a message naming the file (not our cache path)."""
+    from mtclar_hf.labeling.video import VIDEO_EXTENSIONS, probe_video
+
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise InputFileError(path.name, f"not a video file (accepted: {', '.join(VIDEO_EXTENSIONS)})")
+    try:
+        info = probe_video(path)
+    except InputFileError as err:
+        raise upload_error(path, err.problem) from None
+    if info.num_frames is not None and info.num_frames > MAX_FRAMES:
+        raise InputFileError(
+            path.name, f"has about {info.num_frames} frames; the demo labels at most {MAX_FRAMES} (use `mtclar label` for long videos)"
+        )
+    return path
+
+
+def thread_safe_progress(progress):
+    """A callable that updates `progress` from any thread.
+
+    gr.Progress finds its event through context variables, which the labeller's decoding thread does not
+    inherit: run each update inside a copy of the handler's context (one thread at a time).
+    """
+    context = contextvars.copy_context()
+    lock = threading.Lock()
+
+    def report(*args, **kwargs):
+        with lock, contextlib.suppress(Exception):  # a progress bar must never break the labelling
+            context.run(progress, *args, **kwargs)
+
+    return report
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn our one-line user errors into gr.Error, which the page shows as a message, not a traceback."""
+    try:
+        yield
+    except MTCLARError as err:
+        raise gr.Error(str(err), print_exception=False) from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Example clips, models, per-session state
+
+
+@dataclass
+class ExampleClip:
+    path: Path
+    digest: str
+    valence: np.ndarray
+    arousal: np.ndarray
+
+
+def write_example_clips(folder: Path, seeds=EXAMPLE_SEEDS, num_frames=EXAMPLE_FRAMES, size=EXAMPLE_SIZE) -> list[ExampleClip]:
+    """Render SynthAffect clips to mp4 so the demo works with no video at hand (their true labels are kept)."""
+    from mtclar_hf.data.synth import render_clip
+    from mtclar_hf.labeling.video import write_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    examples = []
+    for seed in seeds:
+        clip = render_clip(seed, num_frames, image_size=size, seed=0)
+        path = write_video(clip.frames, folder / f"synthaffect_{seed}.mp4", fps=clip.fps)
+        examples.append(ExampleClip(path, file_digest(path), clip.valence.astype(np.float64), clip.arousal.astype(np.float64)))
+    return examples
+
+
+@dataclass
+class VideoState:
+    """One session's encoded video: what the frame browser, "Suggest" and "Label" work on."""
+
+    key: tuple
+    name: str
+    encoded: object  # mtclar_hf.labeling.EncodedVideo
+    previews: list = field(repr=False)  # JPEG bytes per frame, at most PREVIEW_SIDE pixels
+    preview_scale: float = 1.0
+    example: ExampleClip | None = None
+    results: pd.DataFrame | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return self.encoded.num_frames
+
+
+class PreviewCollector:
+    """Keeps a small JPEG of every frame for the frame browser while the labeller decodes the video."""
+
+    def __init__(self, report, total: int | None):
+        self.previews: list[bytes] = []
+        self.scale = 1.0  # preview pixels per frame pixel
+        self.report = report
+        self.total = total
+
+    def frames(self, path: Path) -> Iterator:
+        from mtclar_hf.labeling.video import iter_frames
+
+        step = max(1, (self.total or 100) // 50)
+        for frame in iter_frames(path):
+            if frame.index >= MAX_FRAMES:
+                raise InputFileError(path.name, f"has more than {MAX_FRAMES} frames (use `mtclar label` for long videos)")
+            self.previews.append(self.preview_jpeg(frame.image))
+            if frame.index % step == 0:
+                self.report((frame.index, self.total), desc="Encoding frames", unit="frames")
+            yield frame
+
+    def preview_jpeg(self, pixels: np.ndarray) -> bytes:
+        image = Image.fromarray(pixels)
+        self.scale = min(1.0, PREVIEW_SIDE / max(image.size))
+        if self.scale < 1.0:
+            size = (max(1, round(image.width * self.scale)), max(1, round(image.height * self.scale)))
+            image = image.resize(size, Image.BILINEAR)
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=85)
+        return buffer.getvalue()
+
+
+class LabellingDemo:
+    """The app's handlers and its resources (temp folder, example clips, loaded models).
+
+    Handlers are plain methods so tests call them directly; `build()` wires them into a gr.Blocks.
+    """
+
+    def __init__(self, default_model: str = DEFAULT_MODEL, workdir=None, example_seeds=EXAMPLE_SEEDS):
+        self.default_model = str(default_model)
+        self.workdir = Path(tempfile.mkdtemp(prefix="mtclar-demo-", dir=workdir))
+        # Removes the folder when the app is closed, garbage-collected, or at interpreter exit.
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.workdir), True)
+        self.examples = write_example_clips(self.workdir / "examples", seeds=example_seeds)
+        self._models: OrderedDict[str, tuple] = OrderedDict()
+        self._model_lock = threading.Lock()
+        self.blocks = None
+
+    # -- resources ---------------------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        self._finalizer()
+
+    def close(self) -> None:
+        """Stop the server (if launched) and delete every file the app wrote."""
+        if self.blocks is not None:
+            self.blocks.close(verbose=False)
+        self.cleanup()
+
+    def example_for(self, path) -> ExampleClip | None:
+        digest = file_digest(path)
+        return next((e for e in self.examples if e.digest == digest), None)
+
+    def resolve_model(self, name: str | None, progress=None) -> str:
+        """The model folder or Hub id to load; the quickstart model is trained on first use when possible."""
+        name = (name or "").strip() or self.default_model
+        if name != DEFAULT_MODEL or Path(name).exists():
+            return name
+        from mtclar_hf import quickstart
+
+        if not hasattr(quickstart, "ensure_quickstart_model"):
+            raise InputFileError(
+                name, "no model here yet: run `mtclar quickstart` (or `make quickstart`) first, or enter a model folder or Hub id"
+            )
+        if progress is not None:
+            progress(0.0, desc="Training the quickstart model (first use only)")
+        return str(quickstart.ensure_quickstart_model(progress=progress))
+
+    def load_model(self, name: str | None, progress=None) -> tuple:
+        """(model, processor), loaded once per app and shared by all sessions (inference only)."""
+        from mtclar_hf.labeling.cli import load_model_and_processor
+
+        with self._model_lock:
+            resolved = self.resolve_model(name, progress)
+            if resolved not in self._models:
+                if progress is not None:
+                    progress(0.0, desc=f"Loading model {resolved}")
+                self._models[resolved] = load_model_and_processor(resolved)
+                while len(self._models) > MAX_LOADED_MODELS:
+                    self._models.popitem(last=False)
+            self._models.move_to_end(resolved)
+            return self._models[resolved]
+
+    def session_dir(self, request: gr.Request | None) -> Path:
+        session = getattr(request, "session_hash", None) or uuid.uuid4().hex
+        folder = self.workdir / "sessions" / "".join(ch for ch in str(session) if ch.isalnum())[:64]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def end_session(self, request: gr.Request):
+        """Gradio calls this when a browser tab goes away: drop that session's files."""
+        session = getattr(request, "session_hash", None)
+        if session:
+            shutil.rmtree(self.workdir / "sessions" / "".join(ch for ch in str(session) if ch.isalnum())[:64], ignore_errors=True)
+
+    # -- encoding ----------------------------------------------------------------------------------------------
+
+    def encode(self, video, crops: bool, model_name: str, progress) -> VideoState:
+        """Decode and embed every frame once (the expensive step); later labelling reuses the embeddings."""
+        from mtclar_hf.labeling import FewShotVideoLabeler
+        from mtclar_hf.labeling.video import count_frames
+
+        if not video:
+            raise LabelError("no video yet: upload one or pick an example clip")
+        path = check_upload(video)
+        report = thread_safe_progress(progress)
+        model, processor = self.load_model(model_name, report)
+        example = self.example_for(path)
+        # SynthAffect faces are drawn, so a face detector may miss them: example clips are face crops.
+        detector = None if crops or example is not None else "opencv"
+        labeler = FewShotVideoLabeler(model, processor, detector=detector, batch_size=32)
+        collector = PreviewCollector(report, count_frames(path))
+        try:
+            encoded = labeler.encode(collector.frames(path))
+        except InputFileError as err:
+            raise upload_error(path, err.problem) from None
+        return VideoState(
+            key=self.state_key(video, crops, model_name),
+            name=path.name,
+            encoded=encoded,
+            previews=collector.previews,
+            preview_scale=collector.scale,
+            example=example,
+        )
+
+    def state_key(self, video, crops, model_name) -> tuple:
+        """What an encoding depends on: a change of any of these means encoding again."""
+        return (str(video), bool(crops), (model_name or "").strip() or self.default_model)
+
+    def ensure_encoded(self, state: VideoState | None, video, crops, model_name, progress) -> VideoState:
+        if state is not None and state.key == self.state_key(video, crops, model_name):
+            return state
+        return self.encode(video, crops, model_name, progress)
+
+    def video_status(self, state: VideoState) -> str:
+        encoded = state.encoded
+        faces = int(encoded.face_found.sum())
+        duration = float(encoded.timestamps[-1]) if encoded.num_frames else 0.0
+        lines = [f"**{state.name}**: {encoded.num_frames} frames, {duration:.1f} s, face found in {faces} "
+                 f"({faces / max(encoded.num_frames, 1):.0%}); encoded in {encoded.encode_seconds:.1f} s."]
+        if state.example is not None:
+            lines.append("SynthAffect example: its true labels are known, so *Suggest frames* fills them in "
+                         "and the summary scores the prediction.")
+        if faces == 0:
+            lines.append("No face was found in any frame. If the video shows only a face, tick "
+                         "*frames are already face crops* to use whole frames.")
+        else:
+            lines.append("Browse the frames, set a few labels (or *Suggest frames*), then press **Label**.")
+        return "\n\n".join(lines)
+
+    # -- handlers ----------------------------------------------------------------------------------------------
+
+    def load_video(self, video, crops, model_name, progress=gr.Progress()):
+        """Upload / example / option change: encode the video and open the frame browser on frame 0."""
+        if not video:
+            return None, gr.Slider(value=0, maximum=1, interactive=False), None, "Upload a video or pick an example clip.", empty_support_table()
+        with user_errors():
+            state = self.encode(video, crops, model_name, progress)
+        return (
+            state,
+            gr.Slider(value=0, minimum=0, maximum=max(state.num_frames - 1, 1), step=1, interactive=True),
+            self.render_preview(state, 0),
+            self.video_status(state),
+            empty_support_table(),
+        )
+
+    def render_preview(self, state: VideoState | None, frame: int) -> Image.Image | None:
+        """Frame `frame` with the face box drawn, enlarged when tiny, captioned with its time."""
+        if state is None or not state.previews:
+            return None
+        frame = int(np.clip(int(frame or 0), 0, state.num_frames - 1))
+        image = Image.open(io.BytesIO(state.previews[frame])).convert("RGB")
+        scale = state.preview_scale
+        enlarge = max(1.0, PREVIEW_MIN_SIDE / max(image.size))
+        if enlarge > 1.0:
+            image = image.resize((round(image.width * enlarge), round(image.height * enlarge)), Image.BILINEAR)
+            scale *= enlarge
+        draw = ImageDraw.Draw(image)
+        encoded = state.encoded
+        if encoded.face_found[frame]:
+            x, y, w, h = (float(v) * scale for v in encoded.boxes[frame])
+            if w < image.width - 2 or h < image.height - 2:  # a whole-frame "box" (face crops) is not drawn
+                draw.rectangle((x, y, x + w, y + h), outline=(40, 220, 80), width=3)
+            caption = f"frame {frame}  t={encoded.timestamps[frame]:.2f}s"
+        else:
+            caption = f"frame {frame}  t={encoded.timestamps[frame]:.2f}s  no face"
+        draw.rectangle((0, image.height - 16, image.width, image.height), fill=(0, 0, 0))
+        draw.text((4, image.height - 14), caption, fill=(255, 255, 255))
+        return image
+
+    def show_frame(self, state, frame, table):
+        """Slider moved: show the frame; put its label (yours, else the last prediction) in the sliders.
+
+        A frame with no label yet leaves the sliders alone (gr.skip), so a label being entered is not reset.
+        """
+        frame = int(frame or 0)
+        known = self.known_label(state, frame, table)
+        if known is None:
+            return self.render_preview(state, frame), gr.skip(), gr.skip(), gr.skip()
+        valence, arousal = known
+        return self.render_preview(state, frame), valence, arousal, draw_va_circle(valence, arousal)
+
+    @staticmethod
+    def known_label(state, frame: int, table) -> tuple[float, float] | None:
+        rows = rows_from_table(table)
+        if frame in rows and all(math.isfinite(v) for v in rows[frame]):
+            return rows[frame]
+        if state is not None and state.results is not None and frame < len(state.results):
+            predicted = state.results.iloc[frame]
+            if math.isfinite(predicted["valence"]) and math.isfinite(predicted["arousal"]):
+                return round(float(predicted["valence"]), 2), round(float(predicted["arousal"]), 2)
+        return None
+
+    def pick_on_circle(self, evt: gr.SelectData):
+        """A click on the valence-arousal circle sets both sliders."""
+        x, y = evt.index[:2]
+        valence, arousal = circle_to_valence_arousal(float(x), float(y))
+        return valence, arousal, draw_va_circle(valence, arousal)
+
+    def set_label(self, state, table, frame, valence, arousal):
+        """Add (or correct) the label of the frame shown: it becomes an anchor for the next "Label"."""
+        if state is None:
+            raise gr.Error("Load a video first (upload one or pick an example clip) and wait until it is encoded.", print_exception=False)
+        frame = int(frame or 0)
+        if not 0 <= frame < state.num_frames:
+            raise gr.Error(f"frame {frame} is not in this video (0-{state.num_frames - 1})", print_exception=False)
+        if not state.encoded.face_found[frame]:
+            raise gr.Error(f"no face was found in frame {frame}: pick a frame with a face box", print_exception=False)
+        rows = rows_from_table(table)
+        rows[frame] = (float(valence), float(arousal))
+        return table_from_rows(rows)
+
+    def remove_label(self, table, frame):
+        rows = rows_from_table(table)
+        rows.pop(int(frame or 0), None)
+        return table_from_rows(rows)
+
+    def suggest(self, state, strategy, budget, table):
+        """Fill the table with the frames a strategy would have you label (labels you already set are kept)."""
+        from mtclar_hf.labeling import select_support
+
+        if state is None:
+            raise gr.Error("Load a video first (upload one or pick an example clip) and wait until it is encoded.", print_exception=False)
+        encoded = state.encoded
+        with user_errors():
+            frames = select_support(
+                strategy,
+                encoded.face_found,
+                budget=float(budget),
+                k=max(1, round(1.0 / float(budget))),
+                embeddings=encoded.embeddings.numpy(),
+            )
+        if not frames:
+            raise gr.Error("no frame with a face to suggest", print_exception=False)
+        known = {f: v for f, v in rows_from_table(table).items() if all(math.isfinite(x) for x in v)}
+        rows = {}
+        for f in frames:
+            if f in known:
+                rows[f] = known[f]
+            elif state.example is not None:
+                rows[f] = (float(state.example.valence[f]), float(state.example.arousal[f]))
+            else:
+                rows[f] = (math.nan, math.nan)
+        if state.example is None and any(math.isnan(v[0]) for v in rows.values()):
+            gr.Info(f"{len(frames)} frames suggested: browse to each (select its row) and set its valence and arousal.")
+        return table_from_rows(rows)
+
+    def jump_to_row(self, table, evt: gr.SelectData):
+        """Selecting a table row moves the frame browser to that frame."""
+        rows = sorted(rows_from_table(table))
+        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        if not rows or row is None or not 0 <= int(row) < len(rows):
+            return gr.Slider()
+        return gr.Slider(value=rows[int(row)])
+
+    def label(self, video, crops, model_name, table, anchor, state, request: gr.Request = None, progress=gr.Progress()):
+        """Run the labeller from the support table; plots, summary and CSV. Encodes first if needed."""
+        from mtclar_hf.labeling import FewShotVideoLabeler
+
+        with user_errors():
+            state = self.ensure_encoded(state, video, crops, model_name, progress)
+            support = support_from_table(table, state.num_frames)
+            if not support:
+                raise LabelError("the support table is empty: label at least one frame (or press *Suggest frames*)")
+            progress(0.9, desc="Labelling every frame from the support frames")
+            model, processor = self.load_model(model_name)
+            labeler = FewShotVideoLabeler(model, processor, detector=None)
+            results = labeler.label(state.encoded, support, anchor=anchor or "latest")
+        state.results = results
+        csv_path = self.session_dir(request) / f"{Path(state.name).stem}_labels.csv"
+        with atomic_path(csv_path) as tmp:
+            results.to_csv(tmp, index=False)
+        return (
+            state,
+            timeline_figure(results, state.example),
+            va_figure(results),
+            summary_markdown(results, state, anchor or "latest"),
+            str(csv_path),
+        )
+
+    # -- layout ------------------------------------------------------------------------------------------------
+
+    def build(self) -> gr.Blocks:
+        with gr.Blocks(title="MT-CLAR few-shot video labelling", delete_cache=(900, 3600)) as blocks:
+            gr.Markdown(
+                "## MT-CLAR: label a face video from a few frames\n"
+                "1. Upload a video or pick an example. 2. Browse frames and set valence / arousal for a few of "
+                "them (or *Suggest frames*). 3. Press **Label**. Correct any frame and label again: it becomes an anchor."
+            )
+            state = gr.State(None)
+            with gr.Row():
+                with gr.Column(scale=1):
+                    video = gr.Video(label="Face video", sources=["upload"], elem_id="video", height=240)
+                    crops = gr.Checkbox(label="frames are already face crops (no face detection)", value=False, elem_id="crops")
+                    model_name = gr.Textbox(label="Model (folder or cached Hub id)", value=self.default_model, elem_id="model")
+                    gr.Examples(
+                        examples=[[str(e.path), True] for e in self.examples],
+                        inputs=[video, crops],
+                        label="SynthAffect example clips (true labels known)",
+                    )
+                    status = gr.Markdown("Upload a video or pick an example clip.", elem_id="status")
+                with gr.Column(scale=1):
+                    preview = gr.Image(label="Frame (face box in green)", interactive=False, elem_id="preview", height=280,
+                                       buttons=["fullscreen"])
+                    frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False, elem_id="frame")
+                    with gr.Row():
+                        valence = gr.Slider(-1, 1, value=0, step=0.01, label="Valence", elem_id="valence")
+                        arousal = gr.Slider(-1, 1, value=0, step=0.01, label="Arousal", elem_id="arousal")
+                    with gr.Row():
+                        set_button = gr.Button("Set label for this frame", elem_id="set-label", variant="secondary")
+                        remove_button = gr.Button("Remove this frame", elem_id="remove-label", size="sm")
+                with gr.Column(scale=1):
+                    gr.Markdown("Click the circle to set valence (left to right) and arousal (bottom to top):")
+                    circle = gr.Image(value=draw_va_circle(0, 0), show_label=False, interactive=False, elem_id="va-circle",
+                                      height=CIRCLE_SIZE, width=CIRCLE_SIZE, buttons=[], container=False)
+                    table = gr.Dataframe(value=empty_support_table(), headers=TABLE_COLUMNS, datatype=["number", "number", "number"],
+                                         label="Support frames (your labels)", interactive=True, elem_id="support", max_height=260)
+                    with gr.Row():
+                        strategy = gr.Dropdown(list(STRATEGY_CHOICES), value="diverse", label="Strategy", elem_id="strategy")
+                        budget = gr.Slider(0.02, 0.5, value=0.06, step=0.01, label="Budget (fraction)", elem_id="budget")
+                    suggest_button = gr.Button("Suggest frames", elem_id="suggest")
+            with gr.Row():
+                anchor = gr.Dropdown(list(ANCHOR_CHOICES), value="latest", label="Anchor mode", elem_id="anchor", scale=1)
+                label_button = gr.Button("Label", variant="primary", elem_id="label", scale=2)
+            with gr.Row():
+                timeline = gr.Plot(label="Valence and arousal over time", elem_id="timeline", format="png")
+                scatter = gr.Plot(label="Valence-arousal", elem_id="scatter", format="png")
+            with gr.Row():
+                summary = gr.Markdown(elem_id="summary")
+                csv_file = gr.File(label="Labels (CSV)", elem_id="csv", interactive=False)
+
+            heavy = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY}
+            video_inputs = [video, crops, model_name]
+            load_outputs = [state, frame, preview, status, table]
+            video.change(self.load_video, video_inputs, load_outputs, api_name="load_video", **heavy)
+            crops.input(self.load_video, video_inputs, load_outputs, api_visibility="private", **heavy)
+            model_name.submit(self.load_video, video_inputs, load_outputs, api_visibility="private", **heavy)
+            frame.change(self.show_frame, [state, frame, table], [preview, valence, arousal, circle],
+                         api_visibility="private", show_progress="hidden")
+            valence.change(draw_va_circle, [valence, arousal], circle, api_visibility="private", show_progress="hidden")
+            arousal.change(draw_va_circle, [valence, arousal], circle, api_visibility="private", show_progress="hidden")
+            circle.select(self.pick_on_circle, None, [valence, arousal, circle], api_visibility="private")
+            set_button.click(self.set_label, [state, table, frame, valence, arousal], table, api_visibility="private")
+            remove_button.click(self.remove_label, [table, frame], table, api_visibility="private")
+            table.select(self.jump_to_row, table, frame, api_visibility="private")
+            suggest_button.click(self.suggest, [state, strategy, budget, table], table, api_name="suggest")
+            label_button.click(
+                self.label,
+                [video, crops, model_name, table, anchor, state],
+                [state, timeline, scatter, summary, csv_file],
+                api_name="label",
+                **heavy,
+            )
+            blocks.unload(self.end_session)
+        blocks.queue(default_concurrency_limit=4, max_size=32)
+        self.blocks = blocks
+        return blocks
+
+    def launch(self, host: str = "127.0.0.1", port: int | None = None, **kwargs):
+        """Start the server (never with a share link); extra keyword arguments go to `Blocks.launch`."""
+        blocks = self.blocks or self.build()
+        kwargs.pop("share", None)
+        kwargs.setdefault("max_file_size", MAX_FILE_SIZE)
+        kwargs.setdefault("theme", gr.themes.Soft())
+        return blocks.launch(
+            server_name=host,
+            server_port=port,
+            share=False,
+            allowed_paths=[],  # serve nothing but Gradio's own cache (uploads and our outputs copied there)
+            show_error=True,
+            **kwargs,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Figures and summary
+
+
+def timeline_figure(results: pd.DataFrame, example: ExampleClip | None = None):
+    """Valence and arousal against time, support frames marked (and the true labels for example clips)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.5, 4.0), dpi=100)
+    axes = figure.subplots(2, 1, sharex=True)
+    support = results[results["is_support"]]
+    for axis, column, colour in zip(axes, ("valence", "arousal"), ("tab:blue", "tab:orange")):
+        if example is not None:
+            axis.plot(results["timestamp"], getattr(example, column)[: len(results)], color="grey", lw=1, ls="--", label="true (SynthAffect)")
+        axis.plot(results["timestamp"], results[column], color=colour, lw=1.6, label="MT-CLAR")
+        axis.scatter(support["timestamp"], support[column], color="tab:red", s=30, zorder=3, label="support (your labels)")
+        axis.set_ylim(-1.05, 1.05)
+        axis.set_ylabel(column)
+        axis.axhline(0, color="grey", lw=0.5)
+        axis.grid(alpha=0.3)
+    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
+    axes[1].set_xlabel("time (s)")
+    figure.tight_layout()
+    return figure
+
+
+def va_figure(results: pd.DataFrame):
+    """Every labelled frame on the valence-arousal plane, coloured by time; support frames ringed in red."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    figure = Figure(figsize=(4.0, 4.0), dpi=100)
+    axis = figure.subplots()
+    axis.add_patch(Circle((0, 0), 1, fill=False, color="grey", lw=0.8))
+    axis.axhline(0, color="grey", lw=0.5)
+    axis.axvline(0, color="grey", lw=0.5)
+    points = axis.scatter(results["valence"], results["arousal"], c=results["timestamp"], cmap="viridis", s=14)
+    support = results[results["is_support"]]
+    axis.scatter(support["valence"], support["arousal"], facecolors="none", edgecolors="tab:red", s=70, lw=1.5, label="support")
+    figure.colorbar(points, ax=axis, label="time (s)", fraction=0.046, pad=0.04)
+    axis.set_xlim(-1.05, 1.05)
+    axis.set_ylim(-1.05, 1.05)
+    axis.set_aspect("equal")
+    axis.set_xlabel("valence")
+    axis.set_ylabel("arousal")
+    axis.legend(loc="lower right", fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def summary_markdown(results: pd.DataFrame, state: VideoState, anchor: str) -> str:
+    """Frames, faces found, support fraction; and the scores against the truth for example clips."""
+    from mtclar_hf.metrics import ccc, rmse
+
+    frames = len(results)
+    faces = int(results["face_found"].sum())
+    support = int(results["is_support"].sum())
+    lines = [
+        f"**{frames}** frames, face found in **{faces}** ({faces / max(frames, 1):.0%}), "
+        f"**{support}** support frames ({support / max(frames, 1):.1%} labelled by you), anchor mode `{anchor}`.",
+    ]
+    if state.example is not None:
+        scored = results["face_found"].to_numpy() & ~results["is_support"].to_numpy()
+        if scored.sum() >= 2:
+            parts = []
+            for column in ("valence", "arousal"):
+                truth = getattr(state.example, column)[: frames][scored]
+                predicted = results[column].to_numpy()[scored]
+                parts.append(f"{column} CCC {ccc(truth, predicted):.2f}, RMSE {rmse(truth, predicted):.2f}")
+            lines.append("Against the true SynthAffect labels (unlabelled frames): " + "; ".join(parts) + ".")
+    return "\n\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def create_demo(model: str = DEFAULT_MODEL, workdir=None, **kwargs) -> tuple[LabellingDemo, gr.Blocks]:
+    app = LabellingDemo(default_model=model, workdir=workdir, **kwargs)
+    return app, app.build()
+
+
+def _stop_on_sigterm() -> None:
+    """`kill` (SIGTERM) ends the server like Ctrl-C does, so the temporary folder is still removed."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def main(model: str = DEFAULT_MODEL, host: str = "127.0.0.1", port: int | None = None) -> int:
+    """Serve until interrupted; the app's temporary folder is removed on the way out."""
+    app = LabellingDemo(default_model=model)
+    # Gradio's own upload / output cache goes inside the app's folder too, so one removal cleans all.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(app.workdir / "gradio-cache"))
+    print(f"mtclar demo: model {model}; temporary files in {app.workdir} (removed on exit)", flush=True)
+    _stop_on_sigterm()
+    try:
+        app.build()
+        app.launch(host=host, port=port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=None)
+    cli_args = parser.parse_args()
+    raise SystemExit(main(cli_args.model, cli_args.host, cli_args.port))

@@ -1,0 +1,47 @@
+"""Datasets for MT-CLAR: AffectNet and AFEW-VA loaders, group k-fold splits, pair sampling, augmentation.
+
+Names are imported lazily (PEP 562) so that ``mtclar --help``, which imports ``mtclar_hf.data.cli``,
+does not pay for datasets, torch or OpenCV.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "AFFECTNET_NAMES": "affectnet",
+    "affectnet_features": "affectnet",
+    "build_affectnet": "affectnet",
+    "detect_layout": "affectnet",
+    "prepare_affectnet": "affectnet",
+    "AfewVaClip": "afew_va",
+    "afew_va_features": "afew_va",
+    "build_afew_va": "afew_va",
+    "iter_prepared_clips": "afew_va",
+    "load_afew_va_clips": "afew_va",
+    "prepare_afew_va": "afew_va",
+    "assign_group_folds": "splits",
+    "fold_column_name": "splits",
+    "kfold_splits": "splits",
+    "PairDataset": "pairs",
+    "collate_pairs": "pairs",
+    "wheel_similarity": "pairs",
+    "EvalTransform": "transforms",
+    "TrainAugment": "transforms",
+    "eval_transform": "transforms",
+    "make_eval_transform": "transforms",
+    "make_train_transform": "transforms",
+    "train_transform": "transforms",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

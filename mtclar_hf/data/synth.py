@@ -1,0 +1,561 @@
+"""SynthAffect: a procedural affect dataset written in the real AffectNet and AFEW-VA layouts.
+
+``write_synthaffect(out_dir, seed=...)`` renders faces of many synthetic identities (see
+:mod:`mtclar_hf.data.synth_render` for the face model) and writes
+
+- ``out_dir/affectnet/``: the original AffectNet layout (``Manually_Annotated_Images/<subdir>/<name>.jpg``,
+  ``training.csv``, ``validation.csv``) plus the ``identities.csv`` sidecar;
+- ``out_dir/afew_va/``: the AFEW-VA layout (``<clip>/00000.png ...`` and ``<clip>/<clip>.json``) with smooth
+  valence/arousal trajectories and head motion, labels as integers in [-10, 10].
+
+Train, validation and clip identities are disjoint. Every image and clip is seeded from ``(seed, kind,
+index)`` alone, so the output is byte-identical for a given seed whatever the number of worker processes.
+The expression category is derived from (valence, arousal) on the circumplex (`category_from_va`).
+
+Command line (also used to draw the README contact sheet)::
+
+    python -m mtclar_hf.data.synth --out DIR [--seed 0 --identities 60 ...]
+    python -m mtclar_hf.data.synth --contact-sheet docs/images/synthaffect_contact_sheet.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ..errors import ConfigError, MTCLARError
+from ..io_utils import atomic_directory, atomic_path
+from .synth_render import (
+    BASE_SCALE,
+    Pose,
+    Scene,
+    head_box,
+    random_pose,
+    random_scene,
+    render_face,
+    sample_identity,
+)
+
+EXPRESSION_NAMES = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
+# Circumplex sectors: (name, lowest angle in degrees, inclusive), angle = atan2(arousal, valence).
+# Read counter-clockwise from the positive valence axis; "Sad" wraps round from -170 to -90 degrees.
+CIRCUMPLEX_SECTORS = (
+    ("Sad", -170.0),
+    ("Happy", -90.0),
+    ("Surprise", 70.0),
+    ("Fear", 105.0),
+    ("Anger", 125.0),
+    ("Disgust", 150.0),
+    ("Contempt", 170.0),
+)
+NEUTRAL_RADIUS = 0.2
+AFFECTNET_HEADER = (
+    "subDirectory_filePath",
+    "face_x",
+    "face_y",
+    "face_width",
+    "face_height",
+    "facial_landmarks",
+    "expression",
+    "valence",
+    "arousal",
+)
+IMAGES_PER_SUBDIR = 500
+JPEG_QUALITY = 92
+DEFAULT_FPS = 25.0
+# Seed streams: each kind of random draw has its own stream so adding clips never changes images.
+_IMAGE_STREAM, _CLIP_STREAM, _IDENTITY_STREAM = 1, 2, 3
+
+
+def category_from_va(valence: float, arousal: float) -> int:
+    """AffectNet expression code (0-7) of a (valence, arousal) point on the circumplex.
+
+    Neutral inside a radius of ``NEUTRAL_RADIUS``; otherwise the sector of the angle
+    ``atan2(arousal, valence)``: Happy [-90, 70), Surprise [70, 105), Fear [105, 125), Anger [125, 150),
+    Disgust [150, 170), Contempt [170, 190), Sad [-170, -90).
+    """
+    if math.hypot(valence, arousal) < NEUTRAL_RADIUS:
+        return 0
+    angle = math.degrees(math.atan2(arousal, valence))
+    if angle < CIRCUMPLEX_SECTORS[0][1]:
+        angle += 360.0  # (-180, -170) belongs to Contempt, which spans 170..190
+    name = CIRCUMPLEX_SECTORS[0][0]
+    for sector, start in CIRCUMPLEX_SECTORS:
+        if angle >= start:
+            name = sector
+    return EXPRESSION_NAMES.index(name)
+
+
+# ------------------------------------------------------------------------------------------------ clips
+
+
+@dataclass
+class SynthFrame:
+    index: int
+    image: np.ndarray  # (S, S, 3) uint8
+    valence: float
+    arousal: float
+    landmarks: np.ndarray  # (68, 2) float32, image pixels
+
+
+@dataclass
+class SynthClip:
+    frames: np.ndarray  # (T, S, S, 3) uint8
+    valence: np.ndarray  # (T,) float32 in [-1, 1]
+    arousal: np.ndarray  # (T,) float32 in [-1, 1]
+    landmarks: np.ndarray  # (T, 68, 2) float32
+    fps: float = DEFAULT_FPS
+
+
+def affect_trajectory(rng: np.random.Generator, num_frames: int, fps: float = DEFAULT_FPS) -> np.ndarray:
+    """A smooth valence or arousal signal in [-1, 1] with occasional fast changes.
+
+    Sum of: a per-clip level; three sinusoids with periods of 0.8-3.5 s; a smoothed Ornstein-Uhlenbeck
+    wander (correlation time 0.35 s); and, about every 3 s, a quick shift (a logistic step) or a short
+    burst. The mix was tuned (see docs/SYNTHAFFECT.md) so that, pooled over clips, holding the first frame's
+    label gives a CCC of ~0.3 and linear interpolation between labels every 50th frame ~0.6: sparse anchors
+    help a lot but are not enough, which is what MT-CLAR's few-shot labelling must add to.
+    """
+    t = np.arange(num_frames) / fps
+    signal = np.full(num_frames, rng.uniform(-0.55, 0.55))
+    for _ in range(3):
+        period = rng.uniform(0.8, 3.5)
+        signal += rng.uniform(0.1, 0.25) * np.sin(2 * math.pi * t / period + rng.uniform(0, 2 * math.pi))
+    duration = max(float(t[-1]), 1.0 / fps)
+    for _ in range(int(rng.poisson(duration / 3.0))):
+        centre, width, size = rng.uniform(0, duration), rng.uniform(0.08, 0.3), rng.normal(0, 0.35)
+        if rng.random() < 0.5:
+            signal += size / (1.0 + np.exp(-(t - centre) / width))
+        else:
+            signal += size * np.exp(-(((t - centre) / (4 * width)) ** 2))
+    signal += 0.45 * rng.uniform(0.5, 1.5) * _smoothed_wander(rng, num_frames, fps, correlation_s=0.35)
+    return np.clip(signal, -1.0, 1.0)
+
+
+def _smoothed_wander(rng: np.random.Generator, num_frames: int, fps: float, correlation_s: float) -> np.ndarray:
+    """Unit-variance Ornstein-Uhlenbeck process, then a 5-frame moving average so it stays smooth."""
+    rho = math.exp(-1.0 / (fps * correlation_s))
+    shocks = rng.normal(0.0, math.sqrt(1 - rho**2), num_frames)
+    wander = np.empty(num_frames)
+    wander[0] = rng.normal()
+    for i in range(1, num_frames):
+        wander[i] = rho * wander[i - 1] + shocks[i]
+    return np.convolve(np.pad(wander, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+
+
+def head_motion(rng: np.random.Generator, num_frames: int, image_size: int, fps: float = DEFAULT_FPS) -> list[Pose]:
+    """Smooth in-plane rotation, translation and scale (slow sways plus a small tremor)."""
+    t = np.arange(num_frames) / fps
+
+    def sway(amplitude: float) -> np.ndarray:
+        periods = rng.uniform(1.5, 8.0, 2)
+        phases = rng.uniform(0, 2 * math.pi, 2)
+        return amplitude * (
+            0.7 * np.sin(2 * math.pi * t / periods[0] + phases[0])
+            + 0.3 * np.sin(2 * math.pi * t / periods[1] + phases[1])
+        )
+
+    angle = rng.normal(0, 4) + sway(rng.uniform(2, 10))
+    centre_x = image_size * (0.5 + rng.uniform(-0.04, 0.04) + sway(rng.uniform(0.01, 0.05)))
+    centre_y = image_size * (0.5 + rng.uniform(-0.03, 0.03) + sway(rng.uniform(0.005, 0.03)))
+    scale = image_size * BASE_SCALE * rng.uniform(0.85, 1.05) * (1 + sway(rng.uniform(0.0, 0.06)))
+    return [Pose(float(angle[i]), float(centre_x[i]), float(centre_y[i]), float(scale[i])) for i in range(num_frames)]
+
+
+def _clip_plan(identity_seed: int, num_frames: int, image_size: int, seed: int, fps: float):
+    if num_frames < 1:
+        raise ConfigError(f"num_frames must be at least 1, got {num_frames}")
+    rng = np.random.default_rng([_CLIP_STREAM, int(seed), int(identity_seed)])
+    valence = affect_trajectory(rng, num_frames, fps)
+    arousal = affect_trajectory(rng, num_frames, fps)
+    poses = head_motion(rng, num_frames, image_size, fps)
+    scene = random_scene(rng, image_size)
+    light_drift = rng.uniform(-0.3, 0.3) * np.sin(2 * math.pi * np.arange(num_frames) / fps / rng.uniform(4, 15))
+    return sample_identity(identity_seed), valence, arousal, poses, scene, light_drift, rng
+
+
+def iter_clip(
+    identity_seed: int, num_frames: int, image_size: int = 128, seed: int = 0, fps: float = DEFAULT_FPS
+) -> Iterator[SynthFrame]:
+    """Yield the frames of one clip one at a time (bounded memory for long videos).
+
+    The background stays (one scene per clip); the head moves, the light drifts slowly and each frame has
+    fresh sensor noise. Same arguments, same frames, as `render_clip`.
+    """
+    identity, valence, arousal, poses, scene, light_drift, rng = _clip_plan(
+        identity_seed, num_frames, image_size, seed, fps
+    )
+    for index in range(num_frames):
+        frame_scene = Scene(
+            scene.background,
+            scene.light_angle + float(light_drift[index]),
+            scene.light_strength,
+            scene.brightness,
+            scene.noise_sigma,
+            scene.blur_radius,
+        )
+        image, landmarks = render_face(identity, valence[index], arousal[index], poses[index], frame_scene, rng)
+        yield SynthFrame(index, image, float(valence[index]), float(arousal[index]), landmarks)
+
+
+def render_clip(
+    identity_seed: int, num_frames: int, image_size: int = 128, seed: int = 0, fps: float = DEFAULT_FPS
+) -> SynthClip:
+    """Render a whole clip in memory: frames (T, S, S, 3) uint8, valence/arousal (T,), landmarks (T, 68, 2)."""
+    frames = list(iter_clip(identity_seed, num_frames, image_size=image_size, seed=seed, fps=fps))
+    return SynthClip(
+        frames=np.stack([f.image for f in frames]),
+        valence=np.array([f.valence for f in frames], dtype=np.float32),
+        arousal=np.array([f.arousal for f in frames], dtype=np.float32),
+        landmarks=np.stack([f.landmarks for f in frames]).astype(np.float32),
+        fps=fps,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- images
+
+
+def sample_valence_arousal(rng: np.random.Generator) -> tuple[float, float]:
+    """Uniform over the unit disk of the circumplex, so every category gets samples."""
+    radius, angle = math.sqrt(rng.random()), rng.uniform(-math.pi, math.pi)
+    return radius * math.cos(angle), radius * math.sin(angle)
+
+
+def render_still(identity_seed: int, image_index: int, image_size: int = 128, seed: int = 0) -> dict:
+    """One AffectNet-style sample: a random expression of an identity under random pose and scene."""
+    rng = np.random.default_rng([_IMAGE_STREAM, int(seed), int(image_index)])
+    identity = sample_identity(identity_seed)
+    valence, arousal = sample_valence_arousal(rng)
+    pose = random_pose(rng, image_size)
+    image, landmarks = render_face(identity, valence, arousal, pose, random_scene(rng, image_size), rng)
+    return {
+        "image": image,
+        "landmarks": landmarks,
+        "valence": valence,
+        "arousal": arousal,
+        "expression": category_from_va(valence, arousal),
+        "face_box": _clamped_box(head_box(identity, pose), image_size),
+    }
+
+
+def _clamped_box(box, image_size: int) -> tuple[float, float, float, float]:
+    x, y, w, h = box
+    x0, y0 = max(0.0, x), max(0.0, y)
+    x1, y1 = min(float(image_size), x + w), min(float(image_size), y + h)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+# ------------------------------------------------------------------------------------------------ writer
+
+
+@dataclass(frozen=True)
+class IdentitySplit:
+    """How identities are shared out: disjoint ranges for train, validation and clips."""
+
+    train: list[int]
+    validation: list[int]
+    clips: list[int]
+
+
+def split_identities(num_identities: int, num_clips: int) -> IdentitySplit:
+    """Disjoint identity indices: ~20% (at least one per clip, up to half) for clips, 15% validation, rest train."""
+    if num_identities < 3:
+        raise ConfigError(
+            f"num_identities must be at least 3 (train, validation and clips need their own), got {num_identities}"
+        )
+    num_clip_ids = 0 if num_clips == 0 else min(max(1, round(0.2 * num_identities)), num_clips, num_identities // 2)
+    num_val = max(1, round(0.15 * num_identities))
+    num_train = num_identities - num_clip_ids - num_val
+    if num_train < 1:
+        raise ConfigError(f"num_identities={num_identities} leaves no training identity")
+    ids = list(range(num_identities))
+    return IdentitySplit(ids[:num_train], ids[num_train : num_train + num_val], ids[num_train + num_val :])
+
+
+def identity_name(index: int) -> str:
+    return f"synth_{index:05d}"
+
+
+def _identity_seed(seed: int, index: int) -> int:
+    """A distinct identity seed per (dataset seed, identity index)."""
+    return int(np.random.default_rng([_IDENTITY_STREAM, int(seed), int(index)]).integers(0, 2**62))
+
+
+def _format_floats(values) -> str:
+    return ";".join(f"{v:.2f}" for v in np.asarray(values).reshape(-1))
+
+
+def _write_still(task: tuple) -> list:
+    """Worker: render and save one AffectNet image, return its CSV row (plus split and identity)."""
+    images_dir, split, image_index, identity_index, seed, image_size = task
+    sample = render_still(_identity_seed(seed, identity_index), image_index, image_size=image_size, seed=seed)
+    relative = f"{image_index // IMAGES_PER_SUBDIR + 1}/synth_{image_index:07d}.jpg"
+    path = Path(images_dir) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sample["image"]).save(path, quality=JPEG_QUALITY)
+    x, y, w, h = sample["face_box"]
+    row = [
+        relative,
+        f"{x:.1f}",
+        f"{y:.1f}",
+        f"{w:.1f}",
+        f"{h:.1f}",
+        _format_floats(sample["landmarks"]),
+        sample["expression"],
+        f"{sample['valence']:.6f}",
+        f"{sample['arousal']:.6f}",
+    ]
+    return [split, identity_name(identity_index), row]
+
+
+def _write_clip(task: tuple) -> dict:
+    """Worker: render one AFEW-VA clip folder (PNG frames + JSON); return its summary."""
+    clip_dir, clip_id, identity_index, seed, image_size, num_frames, fps = task
+    clip_dir = Path(clip_dir)
+    clip_dir.mkdir(parents=True, exist_ok=True)
+    frames = {}
+    # Each clip gets its own trajectory seed, so two clips of one actor differ.
+    clip_seed = int(np.random.default_rng([_CLIP_STREAM, int(seed), int(clip_id)]).integers(0, 2**62))
+    for frame in iter_clip(
+        _identity_seed(seed, identity_index), num_frames, image_size=image_size, seed=clip_seed, fps=fps
+    ):
+        name = f"{frame.index:05d}"
+        Image.fromarray(frame.image).save(clip_dir / f"{name}.png", compress_level=1)
+        frames[name] = {
+            "valence": int(round(frame.valence * 10)),
+            "arousal": int(round(frame.arousal * 10)),
+            "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in frame.landmarks],
+        }
+    document = {"actor": identity_name(identity_index), "video_id": clip_dir.name, "frames": frames}
+    (clip_dir / f"{clip_dir.name}.json").write_text(json.dumps(document))
+    return {"clip": clip_dir.name, "actor": document["actor"], "frames": num_frames}
+
+
+def _run_tasks(function, tasks: list, num_workers: int) -> list:
+    if num_workers <= 1 or len(tasks) < 8:
+        return [function(task) for task in tasks]
+    # fork is cheap and the renderer is pure numpy/Pillow; chunks keep inter-process traffic small.
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with context.Pool(num_workers) as pool:
+        return pool.map(function, tasks, chunksize=max(1, len(tasks) // (8 * num_workers)))
+
+
+def _check_counts(**counts: int) -> None:
+    for name, value in counts.items():
+        if not isinstance(value, int | np.integer) or value < 0:
+            raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def write_synthaffect(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    num_identities: int = 60,
+    train_images: int = 2000,
+    val_images: int = 400,
+    num_clips: int = 12,
+    frames_per_clip: int = 200,
+    image_size: int = 128,
+    fps: float = DEFAULT_FPS,
+    num_workers: int = 2,
+) -> dict:
+    """Render SynthAffect into ``out_dir`` (atomically: replaced only once complete) and return a summary.
+
+    ``out_dir/affectnet`` holds ``train_images`` + ``val_images`` stills of the train / validation identities,
+    ``out_dir/afew_va`` holds ``num_clips`` clips of ``frames_per_clip`` frames of the clip identities (an
+    actor may appear in several clips when there are more clips than clip identities).
+    """
+    _check_counts(
+        num_identities=num_identities,
+        train_images=train_images,
+        val_images=val_images,
+        num_clips=num_clips,
+        frames_per_clip=frames_per_clip,
+    )
+    if image_size < 32:
+        raise ConfigError(f"image_size must be at least 32 pixels, got {image_size}")
+    if num_clips and frames_per_clip < 1:
+        raise ConfigError("frames_per_clip must be at least 1 when clips are requested")
+    split = split_identities(num_identities, num_clips)
+    start = time.perf_counter()
+    with atomic_directory(out_dir) as tmp:
+        affectnet_dir, afew_dir = tmp / "affectnet", tmp / "afew_va"
+        images_dir = affectnet_dir / "Manually_Annotated_Images"
+        images_dir.mkdir(parents=True)
+        afew_dir.mkdir()
+        still_tasks = [
+            (str(images_dir), "train", i, split.train[i % len(split.train)], seed, image_size)
+            for i in range(train_images)
+        ]
+        still_tasks += [
+            (
+                str(images_dir),
+                "validation",
+                train_images + i,
+                split.validation[i % len(split.validation)],
+                seed,
+                image_size,
+            )
+            for i in range(val_images)
+        ]
+        width = max(3, len(str(num_clips)))
+        clip_tasks = [
+            (
+                str(afew_dir / f"{c + 1:0{width}d}"),
+                c + 1,
+                split.clips[c % len(split.clips)],
+                seed,
+                image_size,
+                frames_per_clip,
+                fps,
+            )
+            for c in range(num_clips)
+        ]
+        # Clips first: they are the longest tasks, so the pool ends evenly.
+        clip_summaries = _run_tasks(_write_clip, clip_tasks, num_workers) if clip_tasks else []
+        rows = _run_tasks(_write_still, still_tasks, num_workers)
+        _write_affectnet_csvs(affectnet_dir, rows)
+    seconds = time.perf_counter() - start
+    actors = {clip["actor"] for clip in clip_summaries}
+    return {
+        "out_dir": str(out_dir),
+        "seed": seed,
+        "image_size": image_size,
+        "train_images": train_images,
+        "val_images": val_images,
+        "clips": num_clips,
+        "frames_per_clip": frames_per_clip,
+        "fps": fps,
+        # Counts only (the CLI prints the summary); names are identity_name(i) over split_identities(...).
+        "identities": {"train": len(split.train), "validation": len(split.validation), "clips": len(actors)},
+        "seconds": round(seconds, 2),
+    }
+
+
+def _write_affectnet_csvs(affectnet_dir: Path, rows: list) -> None:
+    for split, filename in (("train", "training.csv"), ("validation", "validation.csv")):
+        with open(affectnet_dir / filename, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(AFFECTNET_HEADER)
+            writer.writerows(row for row_split, _, row in rows if row_split == split)
+    with open(affectnet_dir / "identities.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("subDirectory_filePath", "identity"))
+        writer.writerows((row[0], identity) for _, identity, row in rows)
+
+
+# ------------------------------------------------------------------------------------------ contact sheet
+
+# One column per expression: (valence, arousal) points well inside each circumplex sector.
+CONTACT_SHEET_POINTS = (
+    (0.0, 0.0),
+    (0.85, 0.2),
+    (-0.7, -0.5),
+    (0.15, 0.9),
+    (-0.3, 0.85),
+    (-0.8, 0.35),
+    (-0.6, 0.65),
+    (-0.85, 0.05),
+)
+
+
+def make_contact_sheet(
+    out_png: str | os.PathLike, *, seed: int = 0, num_identities: int = 5, image_size: int = 128
+) -> Path:
+    """A grid of SynthAffect samples: one identity per row, one circumplex category per column, labelled.
+
+    The last row shows random still samples (random identities, expressions, poses and scenes) as written to
+    the AffectNet layout.
+    """
+    if num_identities < 1:
+        raise ConfigError(f"num_identities must be at least 1, got {num_identities}")
+    label_height = 26
+    cols = len(CONTACT_SHEET_POINTS)
+    tile_h = image_size + label_height
+    sheet = Image.new("RGB", (cols * image_size, (num_identities + 1) * tile_h), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for row in range(num_identities + 1):
+        for col, (valence, arousal) in enumerate(CONTACT_SHEET_POINTS):
+            if row < num_identities:
+                rng = np.random.default_rng([_IMAGE_STREAM, seed, row, 10_000])
+                identity = sample_identity(_identity_seed(seed, row))
+                pose, scene = random_pose(rng, image_size), random_scene(rng, image_size)
+                image, _ = render_face(identity, valence, arousal, pose, scene, rng)
+            else:
+                sample = render_still(
+                    _identity_seed(seed, 1000 + col), 1_000_000 + col, image_size=image_size, seed=seed
+                )
+                image, valence, arousal = sample["image"], sample["valence"], sample["arousal"]
+            x, y = col * image_size, row * tile_h
+            sheet.paste(Image.fromarray(image), (x, y))
+            name = EXPRESSION_NAMES[category_from_va(valence, arousal)]
+            draw.text((x + 3, y + image_size + 1), f"{name}", fill=(0, 0, 0), font=font)
+            draw.text((x + 3, y + image_size + 13), f"v={valence:+.2f} a={arousal:+.2f}", fill=(60, 60, 60), font=font)
+    out_png = Path(out_png)
+    with atomic_path(out_png) as tmp:
+        sheet.save(tmp)
+    return out_png
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mtclar_hf.data.synth", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", help="write the dataset (affectnet/ and afew_va/) into this folder")
+    parser.add_argument("--contact-sheet", metavar="PNG", help="draw a labelled grid of samples into this PNG")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--identities", type=int, default=60)
+    parser.add_argument("--train-images", "--images", dest="images", type=int, default=2000, help="training stills")
+    parser.add_argument("--val-images", type=int, default=400)
+    parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--frames", type=int, default=200, help="frames per clip")
+    parser.add_argument("--size", type=int, default=128, help="image side in pixels")
+    parser.add_argument("--workers", type=int, default=2)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.out and not args.contact_sheet:
+        build_parser().error("give --out DIR and/or --contact-sheet PNG")
+    try:
+        if args.contact_sheet:
+            print(f"wrote {make_contact_sheet(args.contact_sheet, seed=args.seed, image_size=args.size)}")
+        if args.out:
+            summary = write_synthaffect(
+                args.out,
+                seed=args.seed,
+                num_identities=args.identities,
+                train_images=args.images,
+                val_images=args.val_images,
+                num_clips=args.clips,
+                frames_per_clip=args.frames,
+                image_size=args.size,
+                num_workers=args.workers,
+            )
+            print(
+                f"wrote {args.out}: {summary['train_images']} train + {summary['val_images']} validation images, "
+                f"{summary['clips']} clips x {summary['frames_per_clip']} frames in {summary['seconds']} s"
+            )
+    except MTCLARError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""`mtclar demo`: serve the Gradio labelling demo (`demo/app.py`) on this machine.
+
+    mtclar demo                                   # the quickstart model, http://127.0.0.1:7860
+    mtclar demo --model path/to/model --port 8080
+    mtclar demo --host 0.0.0.0                    # reachable from other machines (no share link, ever)
+
+The app itself lives in `demo/app.py` at the repository root (the layout Hugging Face Spaces expect),
+so it is loaded from there by path; gradio is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+from .errors import ConfigError
+
+APP_PATH = Path(__file__).resolve().parent.parent / "demo" / "app.py"
+MODULE_NAME = "mtclar_demo_app"
+
+
+def load_demo_module(path: Path = APP_PATH):
+    """Import `demo/app.py` as a module (it is not part of the installed package)."""
+    if MODULE_NAME in sys.modules:
+        return sys.modules[MODULE_NAME]
+    if not path.is_file():
+        raise ConfigError(f"{path}: the demo app is missing (it ships with the source checkout of mtclar_hf)")
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MODULE_NAME] = module  # dataclasses look their module up while the file executes
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(MODULE_NAME, None)
+        raise
+    return module
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="serve the few-shot video labelling demo in the browser (Gradio)",
+        description="Serve the few-shot video labelling demo (Gradio). Offline: no analytics, no share link.",
+    )
+    parser.add_argument("--model", default="outputs/quickstart/model",
+                        help="model folder or cached Hub id shown by default (default: the quickstart's model)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: 7860, or the next free one)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 serves other machines)")
+    parser.set_defaults(func=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    if args.port is not None and not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be in 1-65535, got {args.port}")
+    return load_demo_module().main(model=args.model, host=args.host, port=args.port)

@@ -1,0 +1,547 @@
+"""`mtclar label`, `mtclar suggest` and `mtclar evaluate`.
+
+    mtclar label VIDEO --model M --support SUPPORT.csv --out OUT.csv [--anchor fused] [--plot OUT.png]
+    mtclar label FRAME_FOLDER --model M --labels CLIP.json --strategy every-k --out OUT.parquet
+    mtclar label VIDEO_DIR --model M --support SUPPORT_DIR --out OUT_DIR      # a batch; shares out
+                                                                              # over `accelerate launch` processes
+    mtclar suggest VIDEO --model M --budget 0.06 --out support.csv            # which frames to label first
+    mtclar evaluate --model M --afew-va DIR --anchor latest fused --out metrics.json
+
+Models load with `AutoModel.from_pretrained(M)` after `import mtclar_hf` (never trust_remote_code on a
+user's folder) and `MTCLARImageProcessor.from_pretrained(M)`. Heavy imports live inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError, InputFileError, MTCLARError
+
+logger = logging.getLogger(__name__)
+
+TABLE_FORMATS = (".csv", ".parquet", ".json")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared pieces
+
+
+def load_model_and_processor(model_path, device=None):
+    """An MT-CLAR model (eval mode) and its image processor from a saved folder or a cached Hub id."""
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    import mtclar_hf  # noqa: F401  registers the MT-CLAR Auto classes
+    from mtclar_hf import MTCLARImageProcessor
+
+    transformers_logging.disable_progress_bar()  # our own bars say what is happening; weight loading is instant
+
+    if Path(model_path).exists() and not (Path(model_path) / "config.json").is_file():
+        raise InputFileError(model_path, "not a saved model folder (no config.json)")
+    try:
+        model = AutoModel.from_pretrained(str(model_path))
+    except (OSError, ValueError) as err:
+        raise InputFileError(model_path, f"cannot load the model: {str(err).splitlines()[0]}") from None
+    if not hasattr(model, "compare") or not hasattr(model, "embed"):
+        raise ConfigError(f"{model_path}: {type(model).__name__} is not an MT-CLAR pair model (MTCLARModel)")
+    try:
+        processor = MTCLARImageProcessor.from_pretrained(str(model_path))
+    except OSError:
+        # A folder saved without its processor: the model config knows its input size.
+        config = model.config
+        processor = MTCLARImageProcessor(resize_size=config.resize_size, crop_size=config.image_size)
+        logger.warning(
+            "%s: no preprocessor_config.json; using resize %d, crop %d",
+            model_path,
+            config.resize_size,
+            config.image_size,
+        )
+    if device is not None:
+        model.to(torch.device(device))
+    return model.eval(), processor
+
+
+def make_labeler(args, model, processor):
+    from .faces import parse_follow
+    from .labeler import FewShotVideoLabeler
+
+    return FewShotVideoLabeler(
+        model,
+        processor,
+        detector=None if args.no_detect else "opencv",
+        batch_size=args.batch_size,
+        follow=parse_follow(args.follow),
+        detector_scale=args.detector_scale,
+        box_smoothing=args.box_smoothing,
+    )
+
+
+def write_table(table, path) -> Path:
+    """A DataFrame to .csv, .parquet or .json (records) by extension, atomically."""
+    from ..io_utils import atomic_path
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise ConfigError(f"--out {path}: unknown format {suffix or '(none)'} (use {', '.join(TABLE_FORMATS)})")
+    with atomic_path(path) as tmp:
+        if suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        elif suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_json(tmp, orient="records", indent=2)
+    return path
+
+
+def plot_labels(table, path, title: str = "") -> Path:
+    """Valence and arousal against time, support frames marked, to a PNG (atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io_utils import atomic_path
+
+    figure, axes = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
+    support = table[table["is_support"]]
+    for axis, column in zip(axes, ("valence", "arousal")):
+        axis.plot(table["timestamp"], table[column], lw=1.2, label=column)
+        axis.scatter(support["timestamp"], support[column], color="tab:red", s=18, zorder=3, label="support (labelled)")
+        axis.set_ylim(-1.05, 1.05)
+        axis.set_ylabel(column)
+        axis.axhline(0, color="grey", lw=0.5)
+        axis.grid(alpha=0.3)
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[1].set_xlabel("time (s)")
+    if title:
+        axes[0].set_title(title)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100, format="png")
+    plt.close(figure)
+    return Path(path)
+
+
+def show_progress(args) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _add_model_arguments(parser) -> None:
+    parser.add_argument("--model", required=True, help="saved MT-CLAR model folder (or a cached Hub id)")
+    parser.add_argument(
+        "--device", default=None, help="torch device (default: the accelerate process's device, else CPU)"
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="frames per encoder batch (default 64)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_face_arguments(parser) -> None:
+    parser.add_argument("--no-detect", action="store_true", help="frames are already face crops: use the whole frame")
+    parser.add_argument(
+        "--follow", default="largest", help="'largest' face, or N = the N-th face from the left (0-based)"
+    )
+    parser.add_argument(
+        "--detector-scale",
+        type=float,
+        default=None,
+        help="downscale factor for face detection (default: longer side 320 px)",
+    )
+    parser.add_argument(
+        "--box-smoothing", type=float, default=0.5, help="EMA weight of the previous face box in [0, 1) (default 0.5)"
+    )
+
+
+def _add_anchor_arguments(parser, multiple: bool) -> None:
+    from .labeler import ALL_MODES
+
+    if multiple:
+        parser.add_argument(
+            "--anchor",
+            nargs="+",
+            default=["latest", "fused"],
+            choices=ALL_MODES,
+            help="anchor modes to score (baselines hold/interpolate are always added)",
+        )
+    else:
+        parser.add_argument(
+            "--anchor",
+            default="latest",
+            choices=ALL_MODES,
+            help="how query frames use the support frames (default: latest, the reference)",
+        )
+    parser.add_argument(
+        "--max-anchors", type=int, default=None, help="mean/weighted: use only the N support frames nearest in time"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=2.0,
+        help="weighted: seconds over which time distance lowers an anchor's weight by e",
+    )
+    parser.add_argument(
+        "--similarity-temperature",
+        type=float,
+        default=0.1,
+        help="weighted: softmax temperature of the embedding similarity",
+    )
+
+
+def _add_strategy_arguments(parser, default: str | None) -> None:
+    from .support import STRATEGIES
+
+    parser.add_argument(
+        "--strategy",
+        default=default,
+        choices=[s for s in STRATEGIES if s != "given"],
+        help="pick support frames from the annotation",
+    )
+    parser.add_argument(
+        "--k", type=int, default=20, help="every-k: label the first frame and every k-th after it (default 20)"
+    )
+    parser.add_argument(
+        "--budget", type=float, default=0.06, help="fraction/random/diverse: fraction of frames to label (default 0.06)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random: seed")
+
+
+def _anchor_kwargs(args) -> dict:
+    return dict(
+        max_anchors=args.max_anchors, time_scale=args.time_scale, similarity_temperature=args.similarity_temperature
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# mtclar label
+
+
+def list_videos(folder: Path) -> list[Path]:
+    from .video import is_video_file
+
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_video_file(p) and not p.name.startswith("."))
+
+
+def is_frame_folder(folder: Path) -> bool:
+    from .video import list_frame_files
+
+    return bool(list_frame_files(folder))
+
+
+def support_for(args, source: Path, encoded, annotation) -> dict:
+    """The support set of one source: the user's CSV (or CSV folder), or frames picked from the annotation."""
+    from .support import read_support_csv, select_support
+
+    if args.support is not None:
+        support_path = Path(args.support)
+        if support_path.is_dir():
+            support_path = support_path / f"{source.stem if source.is_file() else source.name}.csv"
+        return read_support_csv(support_path, video=source.name)
+    if annotation is None:
+        raise ConfigError(
+            f"{source}: --strategy needs ground-truth labels (--labels AFEW_JSON or a frame folder with its JSON); "
+            "for an unlabelled video, run `mtclar suggest` and pass the filled CSV with --support"
+        )
+    frames = [annotation["frames"].get(name) for name in (encoded.frame_names or [])]
+    if not frames or any(entry is None for entry in frames):
+        raise ConfigError(f"{source}: the annotation does not label every frame, so --strategy cannot pick from it")
+    chosen = select_support(
+        args.strategy, encoded.face_found, k=args.k, budget=args.budget, seed=args.seed, embeddings=encoded.embeddings
+    )
+    return {i: (frames[i]["valence"], frames[i]["arousal"]) for i in chosen}
+
+
+def label_one(args, labeler, source: Path, out: Path, plot: Path | None, progress: bool) -> None:
+    from .video import find_afew_annotation, read_afew_annotation
+
+    annotation = None
+    if source.is_dir():
+        labels = Path(args.labels) if args.labels else find_afew_annotation(source)
+        annotation = read_afew_annotation(labels) if labels else None
+    elif args.labels:
+        raise ConfigError("--labels (an AFEW-VA JSON) applies to a frame folder, not to a video file")
+    encoded = labeler.encode(source, fps=args.fps, annotation=annotation, progress=progress)
+    support = support_for(args, source, encoded, annotation)
+    table = labeler.label(
+        encoded,
+        support,
+        anchor=args.anchor,
+        smoothing=args.smoothing,
+        drop_faceless_support=args.drop_faceless_support,
+        **_anchor_kwargs(args),
+    )
+    if encoded.frame_names is not None:
+        table.insert(1, "frame_name", encoded.frame_names)
+    write_table(table, out)
+    if plot is not None:
+        plot_labels(table, plot, title=source.name)
+    found = int(encoded.face_found.sum())
+    print(f"{source}: {encoded.num_frames} frames, face in {found}, {len(support)} support -> {out}", file=sys.stderr)
+
+
+def run_label(args) -> int:
+    source = Path(args.source)
+    if not source.exists():
+        raise InputFileError(source, "no such video file or folder")
+    if args.support is None and args.strategy is None:
+        raise ConfigError(
+            "give the labelled frames: --support SUPPORT.csv, or --strategy with --labels for a labelled frame folder"
+        )
+    if args.support is not None and args.strategy is not None:
+        raise ConfigError("use either --support or --strategy, not both")
+    batch = source.is_dir() and not is_frame_folder(source)
+    if batch:
+        return run_label_batch(args, source)
+    model, processor = load_model_and_processor(args.model, device=args.device)
+    labeler = make_labeler(args, model, processor)
+    label_one(args, labeler, source, Path(args.out), Path(args.plot) if args.plot else None, show_progress(args))
+    return 0
+
+
+def run_label_batch(args, folder: Path) -> int:
+    """Label every video of a folder; under `accelerate launch` each process takes its share of them."""
+    from accelerate import PartialState
+    from tqdm.auto import tqdm
+
+    videos = list_videos(folder)
+    if not videos:
+        raise InputFileError(folder, "no video files (or image frames) in this folder")
+    stems = [video.stem for video in videos]
+    clashing = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if clashing:
+        raise InputFileError(
+            folder, f"videos {', '.join(clashing)} exist with several extensions; their outputs would collide"
+        )
+    out_dir = Path(args.out)
+    if out_dir.suffix.lower() in TABLE_FORMATS:
+        raise ConfigError(f"--out {out_dir}: labelling a folder of videos needs an output FOLDER")
+    import torch
+
+    # Without a GPU, accelerate only forms a (gloo) process group when told it runs on the CPU.
+    state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
+    model, processor = load_model_and_processor(args.model, device=args.device or state.device)
+    labeler = make_labeler(args, model, processor)
+    failures = []
+    with state.split_between_processes(videos) as mine:
+        for video in tqdm(
+            mine, desc=f"videos (process {state.process_index})", unit="video", disable=not show_progress(args)
+        ):
+            out = out_dir / f"{video.stem}.{args.format}"
+            plot = Path(args.plot) / f"{video.stem}.png" if args.plot else None
+            try:
+                label_one(args, labeler, video, out, plot, progress=False)
+            except MTCLARError as err:  # one bad video must not stop the batch
+                print(f"mtclar label: error: {err}", file=sys.stderr)
+                failures.append(video.name)
+    if failures:
+        print(f"mtclar label: {len(failures)} of {len(mine)} video(s) failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register_label(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "label",
+        help="label every frame of a face video (or frame folder, or folder of videos) from a few labelled frames",
+        description="Label valence/arousal of every frame from a few labelled (support) frames with MT-CLAR.",
+    )
+    parser.add_argument("source", help="video file, AFEW-VA style frame folder, or a folder of videos (batch)")
+    _add_model_arguments(parser)
+    parser.add_argument(
+        "--support",
+        default=None,
+        help="CSV frame,valence,arousal (0-based decoded frame index); a folder of <video>.csv for a batch",
+    )
+    parser.add_argument(
+        "--labels", default=None, help="AFEW-VA JSON of a frame folder (default: <folder>/<folder>.json when present)"
+    )
+    _add_strategy_arguments(parser, default=None)
+    _add_anchor_arguments(parser, multiple=False)
+    _add_face_arguments(parser)
+    parser.add_argument(
+        "--smoothing", type=int, default=0, help="moving-average window (frames) over the predictions (default 0 = off)"
+    )
+    parser.add_argument(
+        "--drop-faceless-support",
+        action="store_true",
+        help="keep going when a support frame has no face (it keeps its label but is no anchor)",
+    )
+    parser.add_argument("--fps", type=float, default=25.0, help="frame rate of a frame folder (default 25, as AFEW-VA)")
+    parser.add_argument("--out", required=True, help="output .csv/.parquet/.json (a folder for a batch)")
+    parser.add_argument(
+        "--format", default="csv", choices=[f[1:] for f in TABLE_FORMATS], help="batch output format (default csv)"
+    )
+    parser.add_argument("--plot", default=None, help="PNG of valence/arousal over time (a folder for a batch)")
+    parser.set_defaults(func=run_label)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# mtclar suggest
+
+
+def run_suggest(args) -> int:
+    import pandas as pd
+
+    from .support import budget_count, k_centre_frames
+
+    source = Path(args.source)
+    model, processor = load_model_and_processor(args.model, device=args.device)
+    labeler = make_labeler(args, model, processor)
+    encoded = labeler.encode(source, fps=args.fps, progress=show_progress(args))
+    num_faces = int(encoded.face_found.sum())
+    if num_faces == 0:
+        raise InputFileError(source, "no face found in any frame: nothing to label")
+    count = args.count if args.count is not None else budget_count(num_faces, args.budget)
+    if count < 1:
+        raise ConfigError(f"--count must be >= 1, got {count}")
+    chosen = k_centre_frames(encoded.embeddings, encoded.face_found, count)
+    table = pd.DataFrame(
+        {
+            "rank": range(1, len(chosen) + 1),
+            "frame": chosen,
+            "timestamp": encoded.timestamps[chosen].round(4),
+            "valence": [None] * len(chosen),
+            "arousal": [None] * len(chosen),
+        }
+    )
+    if args.out:
+        write_table(table, args.out)
+        print(
+            f"{source}: label these {len(chosen)} frames (rank 1 first), then pass {args.out} to `mtclar label --support`",
+            file=sys.stderr,
+        )
+    else:
+        print(table.to_csv(index=False), end="")
+    return 0
+
+
+def register_suggest(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "suggest",
+        help="which frames of a video to label first (covering the embedding space)",
+        description="Pick the frames to label by greedy k-centre covering of the frame embeddings; writes a support "
+        "CSV template (rank, frame, timestamp, empty valence/arousal) to fill in for `mtclar label --support`.",
+    )
+    parser.add_argument("source", help="video file or frame folder")
+    _add_model_arguments(parser)
+    _add_face_arguments(parser)
+    parser.add_argument(
+        "--budget", type=float, default=0.06, help="fraction of the face frames to label (default 0.06)"
+    )
+    parser.add_argument("--count", type=int, default=None, help="number of frames to label (overrides --budget)")
+    parser.add_argument("--fps", type=float, default=25.0, help="frame rate of a frame folder (default 25)")
+    parser.add_argument("--out", default=None, help="support CSV template to write (default: print it)")
+    parser.set_defaults(func=run_suggest)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# mtclar evaluate
+
+
+def afew_va_clips(path: Path, fold: int | None, fold_by: str):
+    """Clips of a raw AFEW-VA folder or of a prepared dataset (`mtclar prepare afew-va`)."""
+    from ..data.afew_va import iter_prepared_clips, load_afew_va_clips
+
+    if (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file():
+        import datasets
+
+        loaded = datasets.load_from_disk(str(path))
+        dataset = loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded
+        if fold is not None:
+            column = f"fold_{fold_by}"
+            if column not in dataset.column_names:
+                raise InputFileError(path, f"prepared dataset has no {column} column")
+            keep = [i for i, value in enumerate(dataset[column]) if value == fold]
+            if not keep:
+                raise ConfigError(f"--fold {fold}: no frames in fold {fold} of {column}")
+            dataset = dataset.select(keep)
+        return list(iter_prepared_clips(dataset))
+    if fold is not None:
+        raise ConfigError("--fold needs a prepared dataset (`mtclar prepare afew-va`); a raw folder has no folds")
+    return list(load_afew_va_clips(path))
+
+
+def summary_lines(report: dict) -> list[str]:
+    lines = []
+    for source in ("same_video", "cross_actor"):
+        section = report.get(source)
+        if not section:
+            continue
+        lines.append(
+            f"{source}: {section['num_videos']} videos, support {section['support_fraction']:.1%} of frames (pooled over query frames)"
+        )
+        for mode, values in section["pooled"].items():
+            cells = "  ".join(
+                f"{key} {values[key]:.3f}" if values[key] is not None else f"{key} n/a"
+                for key in ("valence_ccc", "arousal_ccc", "valence_rmse", "arousal_rmse")
+            )
+            lines.append(f"  {mode:<12} {cells}")
+    return lines
+
+
+def run_evaluate(args) -> int:
+    from ..io_utils import atomic_write_text
+    from .evaluation import evaluate_afew_va
+
+    data = Path(args.afew_va)
+    if not data.exists():
+        raise InputFileError(data, "AFEW-VA folder not found")
+    clips = afew_va_clips(data, args.fold, args.fold_by)
+    if args.limit is not None:
+        clips = clips[: args.limit]
+    model, processor = load_model_and_processor(args.model, device=args.device)
+    args.no_detect, args.follow, args.detector_scale, args.box_smoothing = True, "largest", None, 0.5
+    labeler = make_labeler(args, model, processor)  # boxes come from the landmarks: no detector
+    report = evaluate_afew_va(
+        labeler,
+        clips,
+        strategy=args.strategy,
+        modes=args.anchor,
+        k=args.k,
+        budget=args.budget,
+        seed=args.seed,
+        cross_actor=not args.no_cross_actor,
+        fps=args.fps,
+        progress=show_progress(args),
+        **_anchor_kwargs(args),
+    )
+    report = {"model": str(args.model), "data": str(data), **report}
+    atomic_write_text(args.out, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    for line in summary_lines(report):
+        print(line, file=sys.stderr)
+    print(f"metrics -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def register_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="few-shot labelling accuracy on AFEW-VA (per video and pooled RMSE/PCC/CCC/SAGR, baselines, cross-actor)",
+        description="The reference few-shot protocol on a raw or prepared AFEW-VA folder; every anchor mode is scored "
+        "beside the hold and interpolate baselines, with same-video and cross-actor anchors.",
+    )
+    _add_model_arguments(parser)
+    parser.add_argument("--afew-va", required=True, help="raw AFEW-VA folder (001/, 002/, ...) or a prepared dataset")
+    _add_strategy_arguments(parser, default="every-k")
+    _add_anchor_arguments(parser, multiple=True)
+    parser.add_argument("--no-cross-actor", action="store_true", help="skip the cross-actor anchors")
+    parser.add_argument(
+        "--fold", type=int, default=None, help="prepared dataset: evaluate only this fold (a held-out split)"
+    )
+    parser.add_argument(
+        "--fold-by", default="actor", choices=["actor", "clip"], help="fold column to use with --fold (default actor)"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N clips")
+    parser.add_argument("--fps", type=float, default=25.0, help="frame rate of the clips (default 25)")
+    parser.add_argument("--out", required=True, help="metrics JSON to write")
+    parser.set_defaults(func=run_evaluate)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    register_label(subparsers)
+    register_suggest(subparsers)
+    register_evaluate(subparsers)

@@ -1,0 +1,262 @@
+"""The few-shot protocol on AFEW-VA (MTCLAR_REFERENCE.md §6), for every anchor mode and both baselines.
+
+For each clip: every frame is encoded once (face box from the AFEW-VA landmarks); the support frames
+are chosen by a strategy (reference: ``every-k`` with k = 20, the first frame plus every 20th); every
+other frame is a query, labelled by each anchor mode and by the ``hold`` and ``interpolate``
+baselines. Metrics (`mtclar_hf.metrics`) are computed over QUERY frames only (support frames carry
+their ground truth and would flatter every method), per video and pooled over all query frames of
+all videos; ``video_mean`` is the plain mean of the per-video numbers.
+
+Two anchor sources are reported side by side:
+
+* ``same_video``: anchors are the clip's own support frames with their ground-truth labels.
+* ``cross_actor``: the same support positions and times, but each anchor's embedding and label come
+  from the PARTNER clip, the next clip in clip-id order (cyclically) whose actor differs; the anchor
+  at position s of a clip of N frames is the partner's frame round(s * (M - 1) / (N - 1)) of its M
+  frames. Only the identity (and content) of the anchors changes, not their timing, which isolates
+  the effect of anchors from another person (the reference's known weakness).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..metrics import affect_metrics
+from .labeler import ALL_MODES, BASELINES, Anchors, EncodedVideo, FewShotVideoLabeler, predict_from_anchors
+from .support import select_support
+from .video import DEFAULT_FOLDER_FPS, VideoFrame
+
+
+@dataclass
+class LabelledClip:
+    """An encoded clip with its ground truth: what the protocol needs, without any image."""
+
+    clip_id: str
+    actor: str
+    encoded: EncodedVideo
+    valence: np.ndarray
+    arousal: np.ndarray
+
+
+def clip_frames(clip, fps: float = DEFAULT_FOLDER_FPS):
+    """`VideoFrame`s of an `AfewVaClip` (raw or prepared), one at a time, boxed by its landmarks."""
+    boxes = clip.face_boxes
+    for position, image in enumerate(clip.iter_images()):
+        yield VideoFrame(
+            index=position,
+            timestamp=float(clip.frame_indices[position]) / fps,
+            image=np.asarray(image, dtype=np.uint8),
+            name=clip.frame_names[position],
+            box=tuple(float(v) for v in boxes[position]),
+        )
+
+
+def encode_clips(
+    labeler: FewShotVideoLabeler, clips: Iterable, fps: float = DEFAULT_FOLDER_FPS, progress: bool = False
+):
+    """Encode every AFEW-VA clip once; returns `LabelledClip`s (embeddings + ground truth)."""
+    from tqdm.auto import tqdm
+
+    encoded = []
+    for clip in tqdm(list(clips), desc="encoding clips", unit="clip", disable=not progress):
+        if len(clip) == 0:
+            continue
+        video = labeler.encode(clip_frames(clip, fps), description=f"clip {clip.clip_id}")
+        encoded.append(
+            LabelledClip(
+                clip.clip_id,
+                clip.actor,
+                video,
+                np.asarray(clip.valence, np.float64),
+                np.asarray(clip.arousal, np.float64),
+            )
+        )
+    return encoded
+
+
+def cross_actor_partners(clips: Sequence[LabelledClip]) -> dict[str, str]:
+    """clip id -> the next clip (cyclically, in the given order) whose actor differs; absent if none does."""
+    partners = {}
+    for position, clip in enumerate(clips):
+        for step in range(1, len(clips)):
+            other = clips[(position + step) % len(clips)]
+            if other.actor != clip.actor:
+                partners[clip.clip_id] = other.clip_id
+                break
+    return partners
+
+
+def same_video_anchors(clip: LabelledClip, support: list[int]) -> Anchors:
+    return Anchors(
+        embeddings=clip.encoded.embeddings[support],
+        timestamps=clip.encoded.timestamps[support],
+        valence=clip.valence[support],
+        arousal=clip.arousal[support],
+    )
+
+
+def cross_actor_anchors(clip: LabelledClip, partner: LabelledClip, support: list[int]) -> Anchors:
+    """Anchors at the clip's support times, with the partner's frames at the same relative positions."""
+    num, num_partner = clip.encoded.num_frames, partner.encoded.num_frames
+    scale = (num_partner - 1) / (num - 1) if num > 1 else 0.0
+    rows = [int(round(s * scale)) for s in support]
+    return Anchors(
+        embeddings=partner.encoded.embeddings[rows],
+        timestamps=clip.encoded.timestamps[support],
+        valence=partner.valence[rows],
+        arousal=partner.arousal[rows],
+    )
+
+
+def _finite_or_none(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _video_mean(per_video: dict, modes: Sequence[str]) -> dict:
+    means = {}
+    for mode in modes:
+        rows = [entry["modes"][mode] for entry in per_video.values()]
+        means[mode] = {}
+        for key in rows[0] if rows else []:
+            values = [r[key] for r in rows if r[key] is not None]
+            means[mode][key] = float(np.mean(values)) if values else None
+    return means
+
+
+def evaluate_encoded_clips(
+    model,
+    clips: Sequence[LabelledClip],
+    strategy: str = "every-k",
+    modes: Sequence[str] = ("latest",),
+    k: int = 20,
+    budget: float = 0.06,
+    seed: int = 0,
+    anchor_source: str = "same_video",
+    **anchor_kwargs,
+) -> dict:
+    """Per-video and pooled metrics of each mode (+ both baselines) for one anchor source."""
+    modes = list(dict.fromkeys(list(modes) + list(BASELINES)))
+    unknown = [m for m in modes if m not in ALL_MODES]
+    if unknown:
+        raise ConfigError(f"unknown anchor mode(s) {unknown} (choose from {', '.join(ALL_MODES)})")
+    partners = cross_actor_partners(clips) if anchor_source == "cross_actor" else {}
+    by_id = {clip.clip_id: clip for clip in clips}
+    pooled = {mode: ([], [], [], []) for mode in modes}
+    per_video = {}
+    total_frames = total_support = 0
+    for clip in clips:
+        video = clip.encoded
+        support = select_support(strategy, video.face_found, k=k, budget=budget, seed=seed, embeddings=video.embeddings)
+        if anchor_source == "cross_actor":
+            if clip.clip_id not in partners:
+                continue
+            anchors = cross_actor_anchors(clip, by_id[partners[clip.clip_id]], support)
+        else:
+            anchors = same_video_anchors(clip, support)
+        queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
+        entry = {
+            "actor": clip.actor,
+            "num_frames": video.num_frames,
+            "num_support": len(support),
+            "support_fraction": len(support) / video.num_frames,
+            "modes": {},
+        }
+        if anchor_source == "cross_actor":
+            entry["anchor_clip"] = partners[clip.clip_id]
+        for mode in modes:
+            valence, arousal = predict_from_anchors(
+                model, video.embeddings[queries], video.timestamps[queries], anchors, mode=mode, **anchor_kwargs
+            )
+            truth_v, truth_a = clip.valence[queries], clip.arousal[queries]
+            scores = affect_metrics(truth_v, valence, truth_a, arousal)
+            entry["modes"][mode] = {key: _finite_or_none(value) for key, value in scores.items()}
+            for bucket, values in zip(pooled[mode], (truth_v, valence, truth_a, arousal)):
+                bucket.append(values)
+        per_video[clip.clip_id] = entry
+        total_frames += video.num_frames
+        total_support += len(support)
+    pooled_metrics = {}
+    for mode, (truth_v, pred_v, truth_a, pred_a) in pooled.items():
+        if not truth_v:
+            continue
+        scores = affect_metrics(
+            np.concatenate(truth_v), np.concatenate(pred_v), np.concatenate(truth_a), np.concatenate(pred_a)
+        )
+        pooled_metrics[mode] = {key: _finite_or_none(value) for key, value in scores.items()}
+    result = {
+        "num_videos": len(per_video),
+        "num_frames": total_frames,
+        "num_support": total_support,
+        "support_fraction": total_support / total_frames if total_frames else None,
+        "pooled": pooled_metrics,
+        "video_mean": _video_mean(per_video, modes),
+        "per_video": per_video,
+    }
+    if anchor_source == "cross_actor":
+        result["pairing"] = partners
+    return result
+
+
+def best_modes(section: dict) -> dict:
+    """For each pooled metric, the mode that does best (highest CCC/PCC/SAGR, lowest RMSE)."""
+    pooled = section.get("pooled", {})
+    best = {}
+    for key in next(iter(pooled.values()), {}):
+        scored = {mode: values[key] for mode, values in pooled.items() if values[key] is not None}
+        if scored:
+            pick = min if key.endswith("rmse") else max
+            best[key] = pick(scored, key=scored.get)
+    return best
+
+
+def evaluate_afew_va(
+    labeler: FewShotVideoLabeler,
+    clips: Iterable,
+    strategy: str = "every-k",
+    modes: Sequence[str] = ("latest",),
+    k: int = 20,
+    budget: float = 0.06,
+    seed: int = 0,
+    cross_actor: bool = True,
+    fps: float = DEFAULT_FOLDER_FPS,
+    progress: bool = False,
+    **anchor_kwargs,
+) -> dict:
+    """The whole protocol on AFEW-VA clips (`load_afew_va_clips` or `iter_prepared_clips`): a JSON-ready dict."""
+    if strategy == "given":
+        raise ConfigError("--strategy given needs a user's CSV; evaluation picks support frames from the annotation")
+    encoded = encode_clips(labeler, clips, fps=fps, progress=progress)
+    if not encoded:
+        raise ConfigError("no AFEW-VA clip with frames to evaluate")
+    settings = dict(strategy=strategy, modes=modes, k=k, budget=budget, seed=seed, **anchor_kwargs)
+    report = {
+        "protocol": {
+            "strategy": strategy,
+            "k": k if strategy == "every-k" else None,
+            "budget": budget if strategy in ("fraction", "random", "diverse") else None,
+            "seed": seed,
+            "anchor_modes": [m for m in modes if m not in BASELINES],
+            "baselines": list(BASELINES),
+            "anchor_options": {key: value for key, value in anchor_kwargs.items()},
+            "scored_frames": "query frames only (support frames excluded)",
+            "pooled": "all query frames of all videos together",
+            "video_mean": "mean of the per-video metrics",
+            "cross_actor_pairing": "next clip in clip-id order (cyclic) with a different actor; anchor frames at the same relative positions",
+        },
+        "same_video": evaluate_encoded_clips(labeler.model, encoded, anchor_source="same_video", **settings),
+    }
+    if cross_actor:
+        if len({clip.actor for clip in encoded}) > 1:
+            report["cross_actor"] = evaluate_encoded_clips(
+                labeler.model, encoded, anchor_source="cross_actor", **settings
+            )
+        else:
+            report["cross_actor"] = None
+            report["protocol"]["cross_actor_note"] = "skipped: every clip has the same actor"
+    report["best_mode"] = {name: best_modes(report[name]) for name in ("same_video", "cross_actor") if report.get(name)}
+    return report

@@ -1,0 +1,560 @@
+"""`FewShotVideoLabeler`: label every frame of a face video from a few labelled frames with MT-CLAR.
+
+Two stages, so that the cost of many anchors stays small:
+
+1. `encode(source)` decodes the video (a background thread decodes, finds the face and crops it,
+   feeding a bounded queue) and runs the encoder ONCE per frame, in batches. The result, an
+   `EncodedVideo`, holds only per-frame embeddings, timestamps and face boxes (it can be saved to
+   .npz and labelled again without re-encoding).
+2. `label(encoded, support, anchor=...)` predicts each query frame q from labelled anchors s as
+   `clip(label(s) + compare(emb_q, emb_s).valence_diff, -1, 1)` (the reference protocol,
+   MTCLAR_REFERENCE.md §6; the model already applies 2*tanh) and combines the per-anchor predictions
+   with the weights of the anchor mode. `compare` runs only the fusion and the small heads on cached
+   embeddings, so K anchors cost K head passes per frame, not K encoder passes.
+
+Anchor modes (which anchors a query uses, with which weights):
+
+* ``latest``    the latest support frame at or before the query (the reference); queries before the
+                first support frame use the first one.
+* ``nearest``   the support frame nearest in time (ties go to the earlier one).
+* ``mean``      all support frames (or the `max_anchors` nearest in time), equal weights.
+* ``weighted``  all support frames (or the `max_anchors` nearest in time), softmax weights from the
+                embedding cosine similarity / `similarity_temperature` minus the time distance /
+                `time_scale` seconds.
+* ``fused``     the two support frames bracketing the query, weighted linearly by temporal distance:
+                the interpolation of the MT-CLAR predictions of the previous and the next anchor.
+
+Baselines (no model): ``hold`` copies the latest anchor's label; ``interpolate`` interpolates the
+labels of the bracketing anchors linearly in time.
+
+Frames without a face get NaN labels and cannot be anchors. Support frames always output the labels
+the user gave.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, InputFileError, LabelError
+from ..io_utils import atomic_path
+from .faces import FaceTracker, make_detector
+from .support import check_support
+from .video import DEFAULT_FOLDER_FPS, VideoFrame, count_frames, iter_frames
+
+logger = logging.getLogger(__name__)
+
+ANCHOR_MODES = ("latest", "nearest", "mean", "weighted", "fused")
+BASELINES = ("hold", "interpolate")
+ALL_MODES = ANCHOR_MODES + BASELINES
+OUTPUT_COLUMNS = (
+    "frame",
+    "timestamp",
+    "valence",
+    "arousal",
+    "face_found",
+    "is_support",
+    "box_x",
+    "box_y",
+    "box_w",
+    "box_h",
+)
+_END = object()
+
+
+@dataclass
+class EncodedVideo:
+    """Per-frame embeddings of one video (the encoder's work, done once), and where the face was.
+
+    `embeddings` (N, D) float32 on the CPU (zeros where no face was found), `timestamps` (N,) seconds,
+    `face_found` (N,) bool, `boxes` (N, 4) x, y, w, h in frame pixels (NaN without a face).
+    """
+
+    embeddings: torch.Tensor
+    timestamps: np.ndarray
+    face_found: np.ndarray
+    boxes: np.ndarray
+    source: str = ""
+    frame_names: list[str] | None = None
+    encode_seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.timestamps)
+
+    def save(self, path) -> Path:
+        """Write to an .npz file (atomically), so the video can be labelled again without re-encoding."""
+        path = Path(path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(
+                handle,
+                embeddings=self.embeddings.float().numpy(),
+                timestamps=self.timestamps,
+                face_found=self.face_found,
+                boxes=self.boxes,
+                source=np.asarray(self.source),
+                frame_names=np.asarray(self.frame_names if self.frame_names is not None else [], dtype=str),
+                has_frame_names=np.asarray(self.frame_names is not None),
+            )
+        return path
+
+    @classmethod
+    def load(cls, path) -> EncodedVideo:
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                names = [str(n) for n in data["frame_names"]] if bool(data["has_frame_names"]) else None
+                return cls(
+                    embeddings=torch.from_numpy(data["embeddings"].astype(np.float32)),
+                    timestamps=data["timestamps"].astype(np.float64),
+                    face_found=data["face_found"].astype(bool),
+                    boxes=data["boxes"].astype(np.float64),
+                    source=str(data["source"]),
+                    frame_names=names,
+                )
+        except (OSError, KeyError, ValueError) as err:
+            raise InputFileError(path, f"not an encoded video (.npz from FewShotVideoLabeler.encode): {err}") from None
+
+
+@dataclass
+class Anchors:
+    """Labelled reference frames: embeddings (K, D), timestamps (K,) and labels (K,), sorted by time."""
+
+    embeddings: torch.Tensor
+    timestamps: np.ndarray
+    valence: np.ndarray
+    arousal: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+def anchors_from_support(encoded: EncodedVideo, support: dict[int, tuple[float, float]]) -> Anchors:
+    frames = sorted(support)
+    return Anchors(
+        embeddings=encoded.embeddings[frames] if frames else encoded.embeddings[:0],
+        timestamps=encoded.timestamps[frames].astype(np.float64),
+        valence=np.array([support[f][0] for f in frames], dtype=np.float64),
+        arousal=np.array([support[f][1] for f in frames], dtype=np.float64),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Which anchors each query uses: dense (Q, M) anchor indices and weights (rows sum to 1).
+
+
+def previous_anchor(anchor_times: np.ndarray, query_times: np.ndarray) -> np.ndarray:
+    """Index of the latest anchor at or before each query; the first anchor for queries before it."""
+    return np.clip(np.searchsorted(anchor_times, query_times, side="right") - 1, 0, len(anchor_times) - 1)
+
+
+def nearest_anchor(anchor_times: np.ndarray, query_times: np.ndarray) -> np.ndarray:
+    before = previous_anchor(anchor_times, query_times)
+    after = np.minimum(before + 1, len(anchor_times) - 1)
+    after_closer = np.abs(anchor_times[after] - query_times) < np.abs(anchor_times[before] - query_times)
+    return np.where(after_closer, after, before)
+
+
+def bracketing_anchors(anchor_times: np.ndarray, query_times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, 2) previous/next anchor indices and linear-in-time weights; one side only outside the anchors."""
+    before = previous_anchor(anchor_times, query_times)
+    after = np.minimum(before + 1, len(anchor_times) - 1)
+    t0, t1 = anchor_times[before], anchor_times[after]
+    span = t1 - t0
+    inside = (span > 0) & (query_times >= t0) & (query_times <= t1)
+    weight_after = np.where(inside, (query_times - t0) / np.where(span > 0, span, 1.0), 0.0)
+    return np.stack([before, after], axis=1), np.stack([1.0 - weight_after, weight_after], axis=1)
+
+
+def nearest_in_time(anchor_times: np.ndarray, query_times: np.ndarray, max_anchors: int | None) -> np.ndarray:
+    """(Q, M) indices of all anchors, or of the `max_anchors` nearest in time to each query."""
+    num = len(anchor_times)
+    if max_anchors is None or max_anchors >= num:
+        return np.broadcast_to(np.arange(num), (len(query_times), num)).copy()
+    distance = np.abs(query_times[:, None] - anchor_times[None, :])
+    return np.argpartition(distance, max_anchors - 1, axis=1)[:, :max_anchors]
+
+
+def anchor_weights(
+    mode: str,
+    anchors: Anchors,
+    query_times: np.ndarray,
+    query_embeddings: torch.Tensor | None = None,
+    max_anchors: int | None = None,
+    time_scale: float = 2.0,
+    similarity_temperature: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Anchor indices (Q, M) and weights (Q, M) for each query under an anchor mode or baseline."""
+    times = anchors.timestamps
+    if mode in ("latest", "hold"):
+        index = previous_anchor(times, query_times)[:, None]
+        return index, np.ones(index.shape)
+    if mode == "nearest":
+        index = nearest_anchor(times, query_times)[:, None]
+        return index, np.ones(index.shape)
+    if mode in ("fused", "interpolate"):
+        return bracketing_anchors(times, query_times)
+    if mode == "mean":
+        index = nearest_in_time(times, query_times, max_anchors)
+        return index, np.full(index.shape, 1.0 / index.shape[1])
+    if mode == "weighted":
+        if query_embeddings is None:
+            raise ValueError("anchor mode 'weighted' needs the query embeddings")
+        if time_scale <= 0 or similarity_temperature <= 0:
+            raise ConfigError("weighted anchors need time_scale > 0 and similarity_temperature > 0")
+        index = nearest_in_time(times, query_times, max_anchors)
+        queries = torch.nn.functional.normalize(query_embeddings.float(), dim=-1)
+        refs = torch.nn.functional.normalize(anchors.embeddings.float().to(queries.device), dim=-1)
+        similarity = (queries @ refs.T).cpu().numpy().astype(np.float64)
+        similarity = np.take_along_axis(similarity, index, axis=1)
+        logits = similarity / similarity_temperature - np.abs(query_times[:, None] - times[index]) / time_scale
+        logits -= logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        return index, weights / weights.sum(axis=1, keepdims=True)
+    raise ConfigError(f"unknown anchor mode {mode!r} (choose from {', '.join(ALL_MODES)})")
+
+
+@torch.inference_mode()
+def predicted_differences(
+    model,
+    query_embeddings: torch.Tensor,
+    anchor_embeddings: torch.Tensor,
+    index: np.ndarray,
+    pair_batch_size: int = 8192,
+) -> tuple[np.ndarray, np.ndarray]:
+    """v(q) - v(s) and a(q) - a(s) for every (query, anchor) pair in `index` (Q, M), in chunks of pairs."""
+    num_queries, per_query = index.shape
+    query_rows = np.repeat(np.arange(num_queries), per_query)
+    anchor_rows = index.reshape(-1)
+    # Cached embeddings may live on the CPU (saved .npz, evaluation): move them to where the heads run.
+    device = getattr(model, "device", query_embeddings.device)
+    dtype = getattr(model, "dtype", query_embeddings.dtype)
+    query_embeddings = query_embeddings.to(device, dtype)
+    anchor_embeddings = anchor_embeddings.to(device, dtype)
+    valence, arousal = np.empty(len(query_rows)), np.empty(len(query_rows))
+    for start in range(0, len(query_rows), pair_batch_size):
+        stop = start + pair_batch_size
+        q = torch.as_tensor(query_rows[start:stop], device=device)
+        s = torch.as_tensor(anchor_rows[start:stop], device=device)
+        out = model.compare(query_embeddings[q], anchor_embeddings[s])
+        valence[start:stop] = out.valence_diff.float().cpu().numpy()
+        arousal[start:stop] = out.arousal_diff.float().cpu().numpy()
+    return valence.reshape(index.shape), arousal.reshape(index.shape)
+
+
+def predict_from_anchors(
+    model,
+    query_embeddings: torch.Tensor,
+    query_times: np.ndarray,
+    anchors: Anchors,
+    mode: str = "latest",
+    max_anchors: int | None = None,
+    time_scale: float = 2.0,
+    similarity_temperature: float = 0.1,
+    pair_batch_size: int = 8192,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Valence and arousal (Q,) of query frames from labelled anchors, by an anchor mode or a baseline."""
+    if mode not in ALL_MODES:
+        raise ConfigError(f"unknown anchor mode {mode!r} (choose from {', '.join(ALL_MODES)})")
+    num_queries = len(query_times)
+    if num_queries == 0:
+        return np.empty(0), np.empty(0)
+    if len(anchors) == 0:
+        raise LabelError("no usable support frame: at least one labelled frame with a face is needed")
+    query_times = np.asarray(query_times, dtype=np.float64)
+    index, weights = anchor_weights(
+        mode, anchors, query_times, query_embeddings, max_anchors, time_scale, similarity_temperature
+    )
+    per_anchor_valence = anchors.valence[index]
+    per_anchor_arousal = anchors.arousal[index]
+    if mode in ANCHOR_MODES:
+        valence_diff, arousal_diff = predicted_differences(
+            model, query_embeddings, anchors.embeddings, index, pair_batch_size
+        )
+        per_anchor_valence = np.clip(per_anchor_valence + valence_diff, -1.0, 1.0)
+        per_anchor_arousal = np.clip(per_anchor_arousal + arousal_diff, -1.0, 1.0)
+    return (weights * per_anchor_valence).sum(axis=1), (weights * per_anchor_arousal).sum(axis=1)
+
+
+def smooth_in_time(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average over `window` frames that ignores NaN (frames without a face stay NaN)."""
+    if window <= 1:
+        return values
+    finite = np.isfinite(values)
+    filled = np.where(finite, values, 0.0)
+    kernel = np.ones(window)
+    total = np.convolve(filled, kernel, mode="same")
+    count = np.convolve(finite.astype(np.float64), kernel, mode="same")
+    smoothed = np.divide(total, count, out=np.full_like(values, np.nan), where=count > 0)
+    return np.where(finite, smoothed, np.nan)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Encoding: decode + face finding in a thread, encoder batches in the caller's thread.
+
+
+@dataclass
+class _FrameRecord:
+    index: int
+    timestamp: float
+    name: str | None
+    box: tuple[float, float, float, float] | None
+    pixels: np.ndarray | None  # (3, S, S) float32 face crop, None when no face
+
+
+def _as_video_frames(frames: Iterable, fps: float) -> Iterator[VideoFrame]:
+    for index, frame in enumerate(frames):
+        if isinstance(frame, VideoFrame):
+            yield frame
+        else:
+            yield VideoFrame(index=index, timestamp=index / fps, image=np.asarray(frame))
+
+
+class FewShotVideoLabeler:
+    """Encode a video once, then label it from any support set with any anchor mode.
+
+    Args:
+        model: an `MTCLARModel` (anything with `embed(pixel_values)` and `compare(emb_a, emb_b)`).
+        image_processor: an `MTCLARImageProcessor` (face crop, resize, [0, 1] pixels).
+        detector: "opencv" (default), None for frames that are already face crops (`--no-detect`), or an
+            object with `detect(frame) -> [(x, y, w, h, score)]`.
+        batch_size: frames per encoder batch.
+        device: torch device; defaults to the model's.
+        follow: "largest" or a face index (0 = leftmost), see `FaceTracker`.
+        box_smoothing, max_gap: passed to `FaceTracker`.
+        detector_scale: downscale factor for the OpenCV detector (default: longer side 320 px).
+        queue_size: decoded frames waiting for the encoder (bounds memory together with `batch_size`).
+    """
+
+    def __init__(
+        self,
+        model,
+        image_processor,
+        detector="opencv",
+        batch_size: int = 64,
+        device=None,
+        follow: str | int = "largest",
+        box_smoothing: float = 0.5,
+        max_gap: int = 5,
+        detector_scale: float | None = None,
+        queue_size: int | None = None,
+    ):
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model.eval()
+        if device is not None:
+            self.model.to(device)
+        self.device = next(self.model.parameters()).device
+        self.dtype = next(self.model.parameters()).dtype
+        self.image_processor = image_processor
+        self.detector = make_detector(detector, scale=detector_scale)
+        self.batch_size = batch_size
+        self.follow = follow
+        self.box_smoothing = box_smoothing
+        self.max_gap = max_gap
+        self.queue_size = queue_size or batch_size
+
+    # -- encoding ------------------------------------------------------------------------------------------------
+
+    def _crop(self, frame: VideoFrame, box) -> np.ndarray:
+        return self.image_processor.preprocess_arrays([frame.image], [box])[0]
+
+    def _find_face(self, frame: VideoFrame, tracker: FaceTracker):
+        """(box, found) for one frame: the source's own box (landmarks), the tracked detection, or, without a
+        detector, None = the whole frame is the face (the processor then resizes it without a margin)."""
+        if frame.box is not None:
+            return frame.box, True
+        if self.detector is None:
+            return None, True
+        box = tracker.update(self.detector.detect(frame.image))
+        return box, box is not None
+
+    def _produce(self, frames: Iterator[VideoFrame], out: queue.Queue, stop: threading.Event) -> None:
+        """Decode, find the face and crop it; runs in a background thread feeding a bounded queue."""
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        tracker = FaceTracker(self.follow, smoothing=self.box_smoothing, max_gap=self.max_gap)
+        try:
+            for frame in frames:
+                image = np.asarray(frame.image)
+                if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                    raise ValueError(
+                        f"frame {frame.index}: expected RGB uint8 (H, W, 3), got {image.dtype} {image.shape}"
+                    )
+                box, found = self._find_face(frame, tracker)
+                pixels = self._crop(frame, box) if found else None
+                if found and box is None:
+                    box = (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
+                record = _FrameRecord(frame.index, frame.timestamp, frame.name, box if found else None, pixels)
+                if not put(record):
+                    return
+            put(_END)
+        except BaseException as err:  # hand every failure to the encoding thread, which re-raises it
+            put(err)
+
+    @torch.inference_mode()
+    def _embed(self, pixels: list[np.ndarray]) -> torch.Tensor:
+        batch = torch.from_numpy(np.stack(pixels)).to(self.device, self.dtype)
+        return self.model.embed(batch).float().cpu()
+
+    def encode(
+        self,
+        source,
+        fps: float = DEFAULT_FOLDER_FPS,
+        annotation=None,
+        progress: bool = False,
+        description: str | None = None,
+    ) -> EncodedVideo:
+        """Embed every frame of `source` once.
+
+        `source`: a video file, a frame folder (AFEW-VA style; its JSON landmarks give the boxes), or an
+        iterable of `VideoFrame`s / RGB uint8 arrays (timestamps `index / fps`).
+        """
+        import time
+
+        from tqdm.auto import tqdm
+
+        started = time.perf_counter()
+        if isinstance(source, str | Path):
+            total = count_frames(source)
+            frames = iter_frames(source, fps=fps, annotation=annotation)
+            name = str(source)
+        else:
+            total, frames, name = None, _as_video_frames(source, fps), "<frames>"
+        records: queue.Queue = queue.Queue(maxsize=self.queue_size)
+        stop = threading.Event()
+        worker = threading.Thread(target=self._produce, args=(frames, records, stop), daemon=True)
+        worker.start()
+        timestamps, boxes, found, names = [], [], [], []
+        chunks, pending, pending_rows = [], [], []
+        bar = tqdm(total=total, desc=description or Path(name).name, unit="frame", disable=not progress, leave=False)
+        try:
+            while True:
+                item = records.get()
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                timestamps.append(item.timestamp)
+                names.append(item.name)
+                found.append(item.pixels is not None)
+                boxes.append(item.box if item.box is not None else (np.nan,) * 4)
+                if item.pixels is not None:
+                    pending.append(item.pixels)
+                    pending_rows.append(len(timestamps) - 1)
+                if len(pending) >= self.batch_size:
+                    chunks.append((pending_rows, self._embed(pending)))
+                    pending, pending_rows = [], []
+                bar.update(1)
+            if pending:
+                chunks.append((pending_rows, self._embed(pending)))
+        finally:
+            stop.set()
+            bar.close()
+            worker.join(timeout=5)
+        if not timestamps:
+            raise InputFileError(name, "no frames could be decoded")
+        embeddings = torch.zeros(len(timestamps), self._embedding_size(chunks))
+        for rows, values in chunks:
+            embeddings[rows] = values
+        return EncodedVideo(
+            embeddings=embeddings,
+            timestamps=np.asarray(timestamps, dtype=np.float64),
+            face_found=np.asarray(found, dtype=bool),
+            boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+            source=name,
+            frame_names=names if any(n is not None for n in names) else None,
+            encode_seconds=time.perf_counter() - started,
+        )
+
+    def _embedding_size(self, chunks) -> int:
+        if chunks:
+            return chunks[0][1].shape[1]
+        return int(getattr(self.model.config, "embedding_size", 0))
+
+    # -- labelling -----------------------------------------------------------------------------------------------
+
+    def label(
+        self,
+        encoded: EncodedVideo,
+        support: dict[int, tuple[float, float]],
+        anchor: str = "latest",
+        smoothing: int = 0,
+        drop_faceless_support: bool = False,
+        max_anchors: int | None = None,
+        time_scale: float = 2.0,
+        similarity_temperature: float = 0.1,
+    ):
+        """One row per frame (pandas DataFrame, columns `OUTPUT_COLUMNS`) labelled from `support`.
+
+        `support` maps 0-based frame index -> (valence, arousal) in [-1, 1]; those frames output exactly
+        these labels. `anchor` is an anchor mode or a baseline (`ALL_MODES`); `smoothing` > 1 applies a
+        centred moving average of that many frames to the predicted frames.
+        A support frame without a face raises `LabelError` unless `drop_faceless_support` (it then keeps
+        its label in the output but is not used as an anchor). A video with no face at all gives NaN
+        for every predicted frame, with a warning.
+        """
+        import pandas as pd
+
+        if not support:
+            raise LabelError(f"{encoded.source}: the support set is empty: label at least one frame")
+        valence, arousal = np.full(encoded.num_frames, np.nan), np.full(encoded.num_frames, np.nan)
+        if not encoded.face_found.any():
+            logger.warning("%s: no face found in any frame; every predicted label is NaN", encoded.source)
+            check_support(support, encoded.face_found, encoded.source, drop_faceless=True)
+        else:
+            usable, dropped = check_support(support, encoded.face_found, encoded.source, drop_faceless_support)
+            if dropped:
+                logger.warning(
+                    "%s: support frame(s) %s have no face and are not used as anchors", encoded.source, dropped
+                )
+            queries = np.flatnonzero(encoded.face_found & ~np.isin(np.arange(encoded.num_frames), list(support)))
+            valence[queries], arousal[queries] = predict_from_anchors(
+                self.model,
+                encoded.embeddings[queries],
+                encoded.timestamps[queries],
+                anchors_from_support(encoded, usable),
+                mode=anchor,
+                max_anchors=max_anchors,
+                time_scale=time_scale,
+                similarity_temperature=similarity_temperature,
+            )
+            valence, arousal = smooth_in_time(valence, smoothing), smooth_in_time(arousal, smoothing)
+        is_support = np.zeros(encoded.num_frames, dtype=bool)
+        for frame, (v, a) in support.items():
+            valence[frame], arousal[frame], is_support[frame] = v, a, True
+        boxes = encoded.boxes
+        return pd.DataFrame(
+            {
+                "frame": np.arange(encoded.num_frames),
+                "timestamp": encoded.timestamps,
+                "valence": valence,
+                "arousal": arousal,
+                "face_found": encoded.face_found,
+                "is_support": is_support,
+                "box_x": boxes[:, 0],
+                "box_y": boxes[:, 1],
+                "box_w": boxes[:, 2],
+                "box_h": boxes[:, 3],
+            },
+            columns=list(OUTPUT_COLUMNS),
+        )
+
+    def label_video(self, source, support, anchor: str = "latest", progress: bool = False, **label_kwargs):
+        """`encode` then `label` in one call."""
+        return self.label(self.encode(source, progress=progress), support, anchor=anchor, **label_kwargs)

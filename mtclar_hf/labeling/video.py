@@ -1,0 +1,325 @@
+"""Frames in and out: PyAV video streams and AFEW-VA style frame folders, one frame at a time.
+
+Nothing here holds a whole video: `iter_frames` yields `VideoFrame`s as they are decoded, so the
+labeller's memory stays bounded by its batch and queue sizes whatever the length of the video.
+Timestamps are the decoder's own presentation times (variable frame rate is kept as it is);
+frame folders get `index / fps`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputFileError
+from ..io_utils import atomic_path
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+DEFAULT_FOLDER_FPS = 25.0  # AFEW-VA clips come from films at 25 frames per second
+
+# Encoder name -> private options that keep the encoder quiet (x265 prints its settings otherwise).
+ENCODER_OPTIONS = {"libx265": {"x265-params": "log-level=error"}}
+
+
+@dataclass
+class VideoFrame:
+    """One decoded frame: RGB uint8 pixels (H, W, 3), its 0-based decode index and time in seconds.
+
+    `box` (x, y, w, h) is set when the source already knows where the face is (AFEW-VA landmarks);
+    `name` is the file stem for frame folders.
+    """
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+    name: str | None = None
+    box: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class VideoInfo:
+    """What the container says about a video, read without decoding it (counts may be estimates)."""
+
+    path: str
+    num_frames: int | None
+    fps: float | None
+    width: int
+    height: int
+    duration: float | None
+    codec: str
+
+
+def is_video_file(path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def list_frame_files(folder) -> list[Path]:
+    """Image files of a frame folder in name order (00000.png, 00001.png, ...)."""
+    return sorted(
+        p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
+
+
+def _open_container(path):
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as err:
+        raise InputFileError(path, f"cannot open as a video: {err}") from None
+    if not container.streams.video:
+        container.close()
+        raise InputFileError(path, "has no video stream")
+    return container
+
+
+def probe_video(path) -> VideoInfo:
+    """Frame count, rate and size from the container header (no decoding)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "video file not found")
+    container = _open_container(path)
+    try:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate) if stream.average_rate else None
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        num_frames = stream.frames or None
+        if num_frames is None and duration and fps:
+            num_frames = int(round(duration * fps))
+        return VideoInfo(
+            path=str(path),
+            num_frames=num_frames,
+            fps=fps,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            duration=duration,
+            codec=stream.codec_context.name,
+        )
+    finally:
+        container.close()
+
+
+def iter_video_frames(path) -> Iterator[VideoFrame]:
+    """Decode a video file frame by frame with PyAV, keeping each frame's own presentation time."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "video file not found")
+    container = _open_container(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame + slice threads inside FFmpeg; our own thread stays free
+        fallback_rate = float(stream.average_rate) if stream.average_rate else DEFAULT_FOLDER_FPS
+        index = 0
+        previous_time = -math.inf
+        try:
+            for frame in container.decode(stream):
+                timestamp = frame.time
+                if timestamp is None:  # raw streams without pts: fall back to the nominal rate
+                    timestamp = index / fallback_rate
+                # Keep timestamps strictly increasing even if a broken file repeats a pts.
+                timestamp = max(float(timestamp), previous_time + 1e-6) if index else float(timestamp)
+                previous_time = timestamp
+                yield VideoFrame(index=index, timestamp=timestamp, image=frame.to_ndarray(format="rgb24"))
+                index += 1
+        except av.error.FFmpegError as err:
+            if index == 0:
+                raise InputFileError(path, f"cannot decode video: {err}") from None
+            # A truncated file: keep what decoded, say where it stopped.
+            logger.warning("%s: decoding stopped after %d frames: %s", path, index, err)
+    finally:
+        container.close()
+
+
+def read_image_rgb(path) -> np.ndarray:
+    """An image file as RGB uint8 (H, W, 3); grayscale, RGBA, palette and 16-bit are converted."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                array = np.asarray(image, dtype=np.float64)
+                array = (array / max(array.max(), 1.0) * 255.0).astype(np.uint8)
+                return np.repeat(array[..., None], 3, axis=-1)
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputFileError(path, f"cannot read image: {err}") from None
+
+
+def find_afew_annotation(folder) -> Path | None:
+    """The AFEW-VA JSON of a clip folder (`<clip>/<clip>.json`, or the only JSON there)."""
+    folder = Path(folder)
+    named = folder / f"{folder.name}.json"
+    if named.is_file():
+        return named
+    candidates = sorted(folder.glob("*.json"))
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def read_afew_annotation(path) -> dict:
+    """Read an AFEW-VA clip JSON: `{"actor": str, "frames": {name: {"valence", "arousal", "landmarks"}}}`.
+
+    Valence and arousal are returned divided by 10 (AFEW-VA stores integers in [-10, 10]) unless every
+    value already lies in [-1, 1]; landmarks as (68, 2) float arrays, or None when absent.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputFileError(path, f"cannot read AFEW-VA annotation JSON: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("frames"), dict):
+        raise InputFileError(path, 'not an AFEW-VA annotation (expected an object with a "frames" mapping)')
+    frames = {}
+    for name, entry in data["frames"].items():
+        try:
+            valence = float(entry["valence"])
+            arousal = float(entry["arousal"])
+        except (KeyError, TypeError, ValueError):
+            raise InputFileError(path, f"frame {name!r} has no numeric valence/arousal") from None
+        landmarks = entry.get("landmarks")
+        if landmarks is not None:
+            landmarks = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
+        frames[str(name)] = {"valence": valence, "arousal": arousal, "landmarks": landmarks}
+    values = [abs(v[key]) for v in frames.values() for key in ("valence", "arousal")]
+    scale = 10.0 if values and max(values) > 1.0 else 1.0
+    for entry in frames.values():
+        entry["valence"] /= scale
+        entry["arousal"] /= scale
+    return {"actor": str(data.get("actor", "")), "video_id": str(data.get("video_id", path.stem)), "frames": frames}
+
+
+def box_from_landmarks(landmarks: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The tight (x, y, w, h) box around 68 landmarks; the image processor adds its own margin."""
+    points = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points) < 2:
+        return None
+    x0, y0 = points.min(axis=0)
+    x1, y1 = points.max(axis=0)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
+
+
+def iter_frame_folder(folder, fps: float = DEFAULT_FOLDER_FPS, annotation=None) -> Iterator[VideoFrame]:
+    """Frames of an AFEW-VA style folder in name order, with boxes from the annotation's landmarks.
+
+    `annotation` is a path to the clip JSON, an already read annotation dict, or None to look for
+    `<folder>/<folder>.json` (its landmarks give the face box when present).
+    """
+    folder = Path(folder)
+    files = list_frame_files(folder)
+    if not files:
+        raise InputFileError(folder, f"no image frames ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+    if annotation is None:
+        found = find_afew_annotation(folder)
+        annotation = read_afew_annotation(found) if found else None
+    elif not isinstance(annotation, dict):
+        annotation = read_afew_annotation(annotation)
+    entries = annotation["frames"] if annotation else {}
+    for index, file in enumerate(files):
+        entry = entries.get(file.stem)
+        box = None
+        if entry is not None and entry.get("landmarks") is not None:
+            box = box_from_landmarks(entry["landmarks"])
+        yield VideoFrame(index=index, timestamp=index / fps, image=read_image_rgb(file), name=file.stem, box=box)
+
+
+def iter_frames(source, fps: float = DEFAULT_FOLDER_FPS, annotation=None) -> Iterator[VideoFrame]:
+    """Frames of a video file or a frame folder, decoded lazily, one `VideoFrame` at a time."""
+    source = Path(source)
+    if source.is_dir():
+        return iter_frame_folder(source, fps=fps, annotation=annotation)
+    if not source.exists():
+        raise InputFileError(source, "no such video file or frame folder")
+    return iter_video_frames(source)
+
+
+def count_frames(source) -> int | None:
+    """Number of frames for a progress bar: exact for folders, the container's estimate for videos."""
+    source = Path(source)
+    if source.is_dir():
+        return len(list_frame_files(source))
+    try:
+        return probe_video(source).num_frames
+    except InputFileError:
+        return None
+
+
+def _even(size: int) -> int:
+    return size + (size % 2)
+
+
+def _pad_to_even(image: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sizes: repeat the last row/column when a side is odd."""
+    height, width = image.shape[:2]
+    if height % 2 == 0 and width % 2 == 0:
+        return image
+    return np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+
+
+def write_video(
+    frames: Iterable[np.ndarray],
+    path,
+    fps: float = 25.0,
+    codec: str = "libx264",
+    timestamps: Iterable[float] | None = None,
+    crf: int | None = None,
+) -> Path:
+    """Encode RGB uint8 frames (H, W, 3) to `path` with PyAV (yuv420p), atomically.
+
+    `timestamps` (seconds, increasing) writes a variable-frame-rate video with exactly those
+    presentation times; otherwise frames are `1 / fps` apart. Odd frame sizes are padded by one
+    pixel. The container format follows the extension (.mp4, .mkv, .webm, ...).
+    """
+    import av
+
+    path = Path(path)
+    rate = Fraction(fps).limit_denominator(1001)
+    # Constant rate: one tick per frame. Variable rate: millisecond ticks carry the given times.
+    time_base = Fraction(1, 1000) if timestamps is not None else 1 / rate
+    times = iter(timestamps) if timestamps is not None else None
+    options = dict(ENCODER_OPTIONS.get(codec, {}))
+    if crf is not None:
+        options["crf"] = str(crf)
+    with atomic_path(path) as tmp:
+        container = av.open(str(tmp), mode="w")
+        try:
+            stream = None
+            for number, image in enumerate(frames):
+                image = _pad_to_even(np.ascontiguousarray(np.asarray(image, dtype=np.uint8)))
+                if image.ndim != 3 or image.shape[2] != 3:
+                    raise ValueError(f"write_video: frame {number} has shape {image.shape}, expected (H, W, 3)")
+                if stream is None:
+                    stream = container.add_stream(codec, rate=rate, options=options)
+                    stream.width, stream.height = _even(image.shape[1]), _even(image.shape[0])
+                    stream.pix_fmt = "yuv420p"
+                    stream.codec_context.time_base = time_base
+                    stream.time_base = time_base
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame.pts = int(round(next(times) / time_base)) if times is not None else number
+                frame.time_base = time_base
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            if stream is None:
+                raise ValueError("write_video: no frames to write")
+            for packet in stream.encode():
+                container.mux(packet)
+        finally:
+            container.close()
+    return path

@@ -1,0 +1,18 @@
+"""Training MT-CLAR and MT-CLAR+SL with Accelerate: config files, the loop, the `mtclar train` command.
+
+Names are imported lazily so that `mtclar --help` (which imports `training.cli`) does not load torch.
+"""
+
+import importlib
+
+_EXPORTS = {"TrainConfig": "config", "load_config": "config", "train": "loop", "evaluate": "loop"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,213 @@
+"""The demo's handlers called directly (no server): the flow a user clicks through, and its error messages."""
+
+import math
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtclar_hf.errors import InputFileError, LabelError
+
+OUTPUT_COLUMNS = ["frame", "timestamp", "valence", "arousal", "face_found", "is_support", "box_x", "box_y", "box_w", "box_h"]
+
+
+def table(rows):
+    return pd.DataFrame(rows, columns=["frame", "valence", "arousal"])
+
+
+def test_example_clip_suggest_and_label(demo, progress):
+    example = demo.examples[0]
+    state, slider, preview, status, support = demo.load_video(str(example.path), True, "", progress)
+    assert state.num_frames == 60 and state.example is example
+    assert slider.maximum == 59 and slider.interactive
+    assert min(preview.size) >= 256  # 96 px frames are shown enlarged
+    assert "60 frames" in status and "SynthAffect example" in status
+    assert support.empty
+    assert any(kwargs.get("desc") == "Encoding frames" for _, kwargs in progress.calls)
+
+    suggested = demo.suggest(state, "diverse", 0.06, support)
+    assert len(suggested) == math.ceil(0.06 * 60)
+    frames = suggested["frame"].tolist()
+    assert frames == sorted(frames) and frames[0] == 0
+    np.testing.assert_allclose(suggested["valence"], example.valence[frames], atol=1e-3)
+    np.testing.assert_allclose(suggested["arousal"], example.arousal[frames], atol=1e-3)
+
+    state, timeline, scatter, summary, csv_path = demo.label(str(example.path), True, "", suggested, "fused", state, None, progress)
+    results = pd.read_csv(csv_path)
+    assert list(results.columns) == OUTPUT_COLUMNS
+    assert len(results) == 60 and results["is_support"].sum() == len(frames)
+    np.testing.assert_allclose(results.loc[frames, "valence"], suggested["valence"], atol=1e-9)
+    assert results["valence"].between(-1, 1).all() and results["arousal"].between(-1, 1).all()
+    assert f"**{len(frames)}** support frames" in summary and "CCC" in summary and "`fused`" in summary
+    assert len(timeline.axes) >= 2 and len(scatter.axes) >= 1
+    assert str(demo.workdir) in csv_path  # every file the app writes lives in its own temp folder
+
+
+def test_correcting_a_frame_makes_it_an_anchor(demo, upload_clip, progress):
+    state, *_ = demo.load_video(str(upload_clip), True, "", progress)
+    assert state.example is None
+    support = demo.set_label(state, None, 0, 0.5, 0.1)
+    support = demo.set_label(state, support, 40, -0.4, 0.6)
+    state, *_, first_csv = demo.label(str(upload_clip), True, "", support, "latest", state, None, progress)
+    before = pd.read_csv(first_csv)
+
+    # Before any labelling, browsing leaves the sliders alone (a label being entered is not reset).
+    assert all(out == gr.skip() for out in demo.show_frame(None, 3, support)[1:])
+
+    # Browsing to a predicted frame puts its prediction in the sliders, ready to be corrected.
+    _, valence, arousal, _ = demo.show_frame(state, 20, support)
+    assert valence == pytest.approx(before.loc[20, "valence"], abs=0.01)
+    assert arousal == pytest.approx(before.loc[20, "arousal"], abs=0.01)
+
+    corrected = demo.set_label(state, support, 20, 0.9, -0.9)
+    assert corrected["frame"].tolist() == [0, 20, 40]
+    state, *_, second_csv = demo.label(str(upload_clip), True, "", corrected, "latest", state, None, progress)
+    after = pd.read_csv(second_csv)
+    assert after.loc[20, ["valence", "arousal"]].tolist() == [0.9, -0.9] and bool(after.loc[20, "is_support"])
+    # With `latest` anchors, frames 21-39 now hang off the corrected frame; frames before it do not move.
+    pd.testing.assert_frame_equal(after.loc[:19], before.loc[:19])
+    assert not np.allclose(after.loc[21:39, "valence"], before.loc[21:39, "valence"])
+
+    # The frame browser shows the user's own label for a support frame.
+    _, valence, arousal, _ = demo.show_frame(state, 20, corrected)
+    assert (valence, arousal) == (0.9, -0.9)
+    assert demo.remove_label(corrected, 20)["frame"].tolist() == [0, 40]
+
+
+def test_label_needs_support_and_valid_rows(demo, upload_clip, progress):
+    state, *_ = demo.load_video(str(upload_clip), True, "", progress)
+    with pytest.raises(gr.Error, match="support table is empty"):
+        demo.label(str(upload_clip), True, "", None, "latest", state, None, progress)
+    with pytest.raises(gr.Error, match="frame 3 has no arousal"):
+        demo.label(str(upload_clip), True, "", table([[3, 0.2, None]]), "latest", state, None, progress)
+    # Suggestions for an upload leave the labels for the user to fill in.
+    suggested = demo.suggest(state, "fraction", 0.1, None)
+    assert len(suggested) == 5 and suggested["valence"].isna().all()
+    with pytest.raises(gr.Error, match="has no valence"):
+        demo.label(str(upload_clip), True, "", suggested, "latest", state, None, progress)
+
+
+def test_label_encodes_when_called_without_a_loaded_video(demo, upload_clip, progress):
+    """The API path (gradio_client) may call Label straight away: it encodes first."""
+    state, _, _, summary, csv_path = demo.label(str(upload_clip), True, "", table([[2, 0.1, 0.2]]), "nearest", None, None, progress)
+    assert state.num_frames == 48 and "48** frames" in summary
+    assert pd.read_csv(csv_path)["valence"].notna().all()
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([[48, 0.1, 0.1]], "frame 48 is not a frame of this video"),
+        ([[1.5, 0.1, 0.1]], "not a frame of this video"),
+        ([[-1, 0.1, 0.1]], "not a frame of this video"),
+        ([[2, 1.5, 0.1]], "valence 1.5 is outside"),
+        ([[2, 0.1, "x"]], "frame 2 has no arousal"),
+        ([[2, 0.1, 0.1], [2, 0.3, 0.3]], "row 2: frame 2 is listed twice"),
+    ],
+)
+def test_support_table_errors_name_the_row(app_module, rows, message):
+    with pytest.raises(LabelError, match=message):
+        app_module.support_from_table(table(rows), num_frames=48)
+
+
+def test_support_table_accepts_strings_and_skips_empty_rows(app_module):
+    edited = table([["7", "0.25", "-0.5"], ["", "", ""], [None, None, None], [3, 0, 1]])
+    assert app_module.support_from_table(edited, num_frames=10) == {7: (0.25, -0.5), 3: (0.0, 1.0)}
+    assert app_module.support_from_table(None, 10) == {}
+
+
+def test_bad_uploads_get_one_line_messages(demo, tmp_path, progress):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    with pytest.raises(gr.Error, match=r"notes\.txt: not a video file \(accepted: \.mp4"):
+        demo.load_video(str(text), False, "", progress)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    with pytest.raises(gr.Error) as err:
+        demo.load_video(str(broken), False, "", progress)
+    assert err.value.message.startswith("broken.mp4: ") and str(tmp_path) not in err.value.message
+    with pytest.raises(gr.Error, match="Load a video first"):
+        demo.suggest(None, "diverse", 0.06, None)
+
+
+def test_video_without_faces_explains_the_checkbox(demo, tmp_path, progress):
+    from mtclar_hf.labeling.video import write_video
+
+    rng = np.random.default_rng(0)
+    noise = write_video(rng.integers(0, 255, (12, 64, 64, 3), dtype=np.uint8), tmp_path / "noise.webm", fps=10, codec="libvpx-vp9")
+    state, _, preview, status, _ = demo.load_video(str(noise), False, "", progress)
+    assert state.encoded.face_found.sum() == 0
+    assert "No face was found" in status and "face crops" in status
+    assert preview is not None
+    with pytest.raises(gr.Error, match="no face was found in frame 3"):
+        demo.set_label(state, None, 3, 0.1, 0.1)
+
+
+def test_valence_arousal_circle(app_module):
+    size, radius = app_module.CIRCLE_SIZE, app_module.CIRCLE_RADIUS
+    centre = size / 2
+    assert app_module.circle_to_valence_arousal(centre, centre) == (0.0, 0.0)
+    assert app_module.circle_to_valence_arousal(centre + radius / 2, centre - radius) == (0.5, 1.0)
+    assert app_module.circle_to_valence_arousal(0, size) == (-1.0, -1.0)  # clicks outside clip to [-1, 1]
+    image = np.asarray(app_module.draw_va_circle(0.5, -0.5))
+    red = image[round(centre + radius / 2), round(centre + radius / 2)]  # row = arousal -0.5, column = valence 0.5
+    assert red[0] > 180 and red[1] < 100
+    assert (np.asarray(app_module.draw_va_circle()) == image).mean() < 1  # the dot is only drawn with a label
+
+
+def test_default_model_missing_is_explained(app_module, tiny_model_dir, tmp_path, monkeypatch, progress):
+    import mtclar_hf.quickstart as quickstart
+
+    app = app_module.LabellingDemo(workdir=tmp_path, example_seeds=())
+    monkeypatch.chdir(tmp_path)  # no outputs/quickstart/model here
+    monkeypatch.delattr(quickstart, "ensure_quickstart_model", raising=False)
+    with pytest.raises(InputFileError, match="run `mtclar quickstart`"):
+        app.resolve_model("")
+
+    def fake_ensure(progress=None):
+        progress(0.5, desc="training")
+        return tiny_model_dir
+
+    monkeypatch.setattr(quickstart, "ensure_quickstart_model", fake_ensure, raising=False)
+    model, processor = app.load_model("", progress)
+    assert hasattr(model, "compare") and processor.crop_size == 64
+    assert ((0.5,), {"desc": "training"}) in progress.calls
+    app.close()
+    assert not app.workdir.exists()
+
+
+def test_demo_command_is_registered(app_module, monkeypatch, capsys):
+    from mtclar_hf.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "--model" in help_text and "--port" in help_text and "--host" in help_text
+
+    calls = []
+    monkeypatch.setattr(app_module, "main", lambda **kwargs: calls.append(kwargs) or 0)
+    assert main(["demo", "--model", "m", "--port", "7999"]) == 0
+    assert calls == [{"model": "m", "host": "127.0.0.1", "port": 7999}]
+    assert main(["demo", "--port", "70000"]) == 1
+    assert "--port must be in 1-65535" in capsys.readouterr().err
+
+
+def test_closing_a_tab_removes_its_files(demo, upload_clip, progress):
+    class Request:
+        session_hash = "tab42"
+
+    state, *_ = demo.load_video(str(upload_clip), True, "", progress)
+    *_, csv_path = demo.label(str(upload_clip), True, "", table([[1, 0.0, 0.0]]), "latest", state, Request(), progress)
+    folder = demo.workdir / "sessions" / "tab42"
+    assert csv_path.startswith(str(folder))
+    demo.end_session(Request())
+    assert not folder.exists() and demo.workdir.exists()
+
+
+def test_unknown_models_are_explained(demo, upload_clip, tmp_path, progress):
+    with pytest.raises(gr.Error, match="not a saved model folder"):
+        demo.load_video(str(upload_clip), True, str(tmp_path), progress)
+    with pytest.raises(gr.Error, match="no-such-user/no-such-model: cannot load the model"):
+        demo.load_video(str(upload_clip), True, "no-such-user/no-such-model", progress)
