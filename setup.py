@@ -16,7 +16,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["mtclar_hf", "mtclar_hf.*"]),
     include_package_data=True,
-    package_data={"mtclar_hf": ["evaluate_metrics/*/*.py", "configs/*.yaml", "hub_templates/*.md"]},
+    # configs/ and hub_cards/ live at the repository root: the Makefile installs in editable mode (pip install -e).
+    package_data={"mtclar_hf": ["evaluate_metrics/*/*.py"]},
     install_requires=[
         "torch>=2.4",  # 2.13.0 CPU build is installed first by the Makefile
         "transformers>=5.17,<6",

@@ -34,9 +34,15 @@ class MTCLARConfig(PreTrainedConfig):
     embedding_size (`int`, defaults to 256):
         Size of one image's embedding. A linear projection is added when the backbone's pooled output differs.
     fusion (`str`, defaults to `"concat"`):
-        How the two embeddings are fused before the heads: `"concat"`, `"abs_diff"` or `"mul"`.
+        How the two embeddings are fused before the heads: `"concat"` (the reference), `"abs_diff"`, `"mul"`,
+        `"diff"` (A - B) or `"concat_diff"` ([A, B, A - B]). The last two keep the sign of the difference, which
+        lets the valence/arousal-difference heads learn much faster (see docs/TRAINING.md).
     projector_widths (`list[int]`, defaults to `[2048, 1024, 512, 128]`):
         Hidden widths of each of the three projector MLPs (similarity, valence and arousal difference).
+    difference_head_widths (`list[int]`, *optional*):
+        Hidden widths of the valence/arousal-difference heads only; `None` (default) uses `projector_widths`, `[]`
+        makes them linear. With `fusion="diff"`, linear heads compute `w . (embed(A) - embed(B))`: a difference
+        of per-image scores (antisymmetric up to a learned bias), and the fastest to train (the quick SynthAffect recipe).
     dropout (`float`, defaults to 0.5):
         Dropout before every Linear of the projectors.
     num_similarity_classes (`int`, defaults to 2):
@@ -74,7 +80,7 @@ class MTCLARConfig(PreTrainedConfig):
     """
 
     model_type = "mtclar"
-    fusions: ClassVar[tuple[str, ...]] = ("concat", "abs_diff", "mul")
+    fusions: ClassVar[tuple[str, ...]] = ("concat", "abs_diff", "mul", "diff", "concat_diff")
     all_tasks: ClassVar[tuple[str, ...]] = ("similarity", "contrastive", "valence", "arousal")
 
     encoder: str = "resnet"
@@ -82,6 +88,7 @@ class MTCLARConfig(PreTrainedConfig):
     embedding_size: int = 256
     fusion: str = "concat"
     projector_widths: list[int] | tuple[int, ...] = (2048, 1024, 512, 128)
+    difference_head_widths: list[int] | tuple[int, ...] | None = None
     dropout: float = 0.5
     num_similarity_classes: int = 2
     diff_activation: str = "tanh"
@@ -103,6 +110,8 @@ class MTCLARConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         self.projector_widths = [int(w) for w in self.projector_widths]
+        if self.difference_head_widths is not None:
+            self.difference_head_widths = [int(w) for w in self.difference_head_widths]
         self.sl_hidden_widths = [int(w) for w in self.sl_hidden_widths]
         self.tasks = list(self.tasks)
         self.encoder_config = self._normalise_encoder_config(self.encoder, self.encoder_config)
@@ -155,8 +164,11 @@ class MTCLARConfig(PreTrainedConfig):
     def validate_sizes(self):
         if self.embedding_size <= 0:
             raise ValueError(f"embedding_size must be positive, got {self.embedding_size}")
-        if not self.projector_widths or any(w <= 0 for w in self.projector_widths):
-            raise ValueError(f"projector_widths must be positive integers, got {self.projector_widths}")
+        # An empty list is allowed: linear heads straight on the fused embeddings.
+        for name in ("projector_widths", "difference_head_widths"):
+            widths = getattr(self, name) or []
+            if any(not isinstance(w, int) or w <= 0 for w in widths):
+                raise ValueError(f"{name} must be positive integers, got {widths}")
         if not self.sl_hidden_widths or any(w <= 0 for w in self.sl_hidden_widths):
             raise ValueError(f"sl_hidden_widths must be positive integers, got {self.sl_hidden_widths}")
         if not 0 < self.image_size <= self.resize_size:

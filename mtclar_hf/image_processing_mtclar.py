@@ -151,6 +151,10 @@ def to_unit_rgb_array(image, prefer_channels_first: bool = False) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------
 
 
+# The square crop may reach past the frame (zero padding), but not absurdly: see `_crop_resize_batch`.
+MAX_CROP_TO_IMAGE = 8
+
+
 def square_crop_region(box, margin: float) -> tuple[int, int, int]:
     """(x, y, w, h) face box -> (left, top, side) of the square crop: box grown by `margin` on each side.
 
@@ -411,6 +415,11 @@ class MTCLARImageProcessor(BaseImageProcessor):
                 region = (0, 0, array.shape[1], array.shape[0])
             else:
                 left, top, side = square_crop_region(box, settings["face_margin"])
+                # Resampling cost grows with the crop: a box far beyond the frame is a bug upstream, not a face.
+                if side > MAX_CROP_TO_IMAGE * max(array.shape[:2]):
+                    raise ValueError(
+                        f"face box {tuple(box)} is more than {MAX_CROP_TO_IMAGE} times the image size {array.shape[1]}x{array.shape[0]}"
+                    )
                 region = (left, top, side, side)
             if array.shape[2] == 3:
                 crop_resize_center(array, region, settings["resize_size"], crop, out=out[i])

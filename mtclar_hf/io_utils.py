@@ -23,10 +23,29 @@ def _writable_parent(path: Path) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InputFileError(path, f"cannot create output folder {parent}: {err.strerror or err}") from None
+        blocker = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker is not None else err.strerror or err
+        raise InputFileError(path, f"cannot create output folder {parent}: {reason}") from None
     if not os.access(parent, os.W_OK):
         raise InputFileError(path, f"output folder {parent} is not writable")
     return parent
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (os.umask alone must set it)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # fallback: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _give_normal_mode(path: Path, is_dir: bool) -> None:
+    """mkstemp/mkdtemp create 0600/0700 (private while half-written); the result gets the mode a plain
+    open()/mkdir() would have given it: 0666/0777 less the umask."""
+    os.chmod(path, (0o777 if is_dir else 0o666) & ~_umask())
 
 
 @contextlib.contextmanager
@@ -43,6 +62,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        _give_normal_mode(tmp, is_dir=False)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -62,6 +82,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
     try:
         yield tmp
+        _give_normal_mode(tmp, is_dir=True)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
             os.replace(path, old / "content")

@@ -6,7 +6,9 @@ v(A) - v(B) and arousal difference a(A) - a(B). Because the heads only need the 
 `compare()` runs them on cached embeddings: labelling a video encodes every frame once.
 """
 
+import importlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -18,11 +20,35 @@ from transformers.utils import ModelOutput
 from .configuration_mtclar import MTCLARConfig
 
 TASK_INDEX = {"similarity": 0, "contrastive": 1, "valence": 2, "arousal": 3}
+# Width of the fused pair vector, in embeddings, for each `MTCLARConfig.fusion`.
+FUSED_WIDTH = {"concat": 2, "abs_diff": 1, "mul": 1, "diff": 1, "concat_diff": 3}
 
 PICKLE_REFUSAL = (
     "MT-CLAR loads weights from safetensors only (model.safetensors); refusing pickle weight files "
     "(pytorch_model.bin / .pt / .pth), which can execute code when loaded"
 )
+
+
+def _package_module(name: str):
+    """`mtclar_hf.<name>` when the package is installed; None in a model folder's copy of this file that runs
+    through `trust_remote_code` without it (imported by name so that transformers does not try to copy it)."""
+    try:
+        return importlib.import_module(f"mtclar_hf.{name}")
+    except ImportError:
+        return None
+
+
+def _unsafe_model_error(message: str) -> Exception:
+    errors = _package_module("errors")
+    return errors.UnsafeModelError(message) if errors is not None else OSError(message)
+
+
+def _check_local_folder(path) -> None:
+    """Refuse a local folder with pickle-only weights, or weights that do not match its config.json, before
+    transformers sees it (it would otherwise re-initialise missing tensors with a warning)."""
+    push = _package_module("hub.push")
+    if push is not None and Path(path).is_dir() and (Path(path) / "config.json").is_file():
+        push.check_model_weights(path)
 
 
 @dataclass
@@ -167,12 +193,13 @@ class MTCLARPreTrainedModel(PreTrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         """As `PreTrainedModel.from_pretrained`, but safetensors only: pickle weights are never unpickled."""
         if kwargs.setdefault("use_safetensors", True) is not True:
-            raise ValueError(PICKLE_REFUSAL)
+            raise _unsafe_model_error(f"{pretrained_model_name_or_path}: {PICKLE_REFUSAL}")
+        _check_local_folder(pretrained_model_name_or_path)
         try:
             model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         except OSError as err:
             if "safetensors" in str(err).lower() or ".bin" in str(err):
-                raise OSError(f"{pretrained_model_name_or_path}: {PICKLE_REFUSAL}") from err
+                raise _unsafe_model_error(f"{pretrained_model_name_or_path}: {PICKLE_REFUSAL}") from err
             raise
         # Loading replaces parameters with fresh ones that require grad: re-apply the reference's frozen trunk.
         if model.config.encoder == "emofan" and model.config.freeze_encoder_trunk:
@@ -223,19 +250,25 @@ class MTCLARModel(MTCLARPreTrainedModel):
     def __init__(self, config: MTCLARConfig):
         super().__init__(config)
         self._build_encoder(config)
-        fused_size = config.embedding_size * (2 if config.fusion == "concat" else 1)
+        fused_size = config.embedding_size * FUSED_WIDTH[config.fusion]
         widths, dropout = config.projector_widths, config.dropout
+        difference_widths = widths if config.difference_head_widths is None else config.difference_head_widths
         self.similarity_head = ProjectorMLP(fused_size, widths, config.num_similarity_classes, dropout)
-        self.valence_head = ProjectorMLP(fused_size, widths, 1, dropout)
-        self.arousal_head = ProjectorMLP(fused_size, widths, 1, dropout)
+        self.valence_head = ProjectorMLP(fused_size, difference_widths, 1, dropout)
+        self.arousal_head = ProjectorMLP(fused_size, difference_widths, 1, dropout)
         self.post_init()
 
     def fuse(self, emb_a: torch.Tensor, emb_b: torch.Tensor) -> torch.Tensor:
-        if self.config.fusion == "concat":
+        fusion = self.config.fusion
+        if fusion == "concat":
             return torch.cat([emb_a, emb_b], dim=-1)
-        if self.config.fusion == "abs_diff":
+        if fusion == "abs_diff":
             return (emb_a - emb_b).abs()
-        return emb_a * emb_b
+        if fusion == "mul":
+            return emb_a * emb_b
+        if fusion == "diff":
+            return emb_a - emb_b
+        return torch.cat([emb_a, emb_b, emb_a - emb_b], dim=-1)
 
     def _squash(self, raw: torch.Tensor) -> torch.Tensor:
         raw = raw.squeeze(-1)

@@ -1,53 +1,189 @@
-"""`mtclar quickstart`: the README's first command.
+"""`mtclar quickstart` (`make quickstart`): the whole project in one run, offline, on SynthAffect.
 
-Builds a small MT-CLAR model, saves it as a Hugging Face folder (safetensors + config + processor +
-code), reloads it with `AutoModel.from_pretrained`, checks the reload is exact, and prints what it did.
+1. Render SynthAffect (cached in `outputs/cache`) and train the quick recipe, `configs/synth_quick.yaml`
+   (skipped when `OUT/model` already holds a trained model; `--retrain` forces it).
+2. Label the held-out clips (people never seen in training or validation) from three support sets: the
+   first frame alone, the first frame plus every 50th (~2% of frames) and plus every 16th (~6%), with
+   every anchor mode and the `hold` / `interpolate` baselines, and print the pooled CCC table.
+3. Write `OUT/report.json` (all three settings), `OUT/metrics.json` (the ~6% setting, in the format of
+   `mtclar evaluate`, ready for `mtclar push --eval`), and label one clip as a user would:
+   `OUT/labels.csv` and `OUT/labels.png`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import sys
 from pathlib import Path
+
+DEFAULT_OUT = Path("outputs/quickstart")
+# configs/ sits beside the package in the repository (the Makefile installs it in editable mode).
+QUICK_RECIPE = Path(__file__).resolve().parent.parent / "configs" / "synth_quick.yaml"
+# (name, support strategy settings): the three settings of the labelling targets (issue 9).
+SUPPORT_SETTINGS = (
+    ("first frame only", {"strategy": "first"}),
+    ("every 50th frame", {"strategy": "every-k", "k": 50}),
+    ("every 16th frame", {"strategy": "every-k", "k": 16}),
+)
+MODEL_MODES = ("latest", "nearest", "mean", "weighted", "fused")
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("quickstart", help="build, save and reload a small MT-CLAR model (the README's first command)")
-    parser.add_argument("--out", default="outputs/quickstart", help="output folder (default: outputs/quickstart)")
+    parser = subparsers.add_parser(
+        "quickstart",
+        help="train on SynthAffect, label held-out clips from a few frames, compare with baselines (the README's first command)",
+    )
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT})")
+    parser.add_argument("--config", default=None, help=f"training recipe (default: {QUICK_RECIPE.name} of the repository)")
+    parser.add_argument("--retrain", action="store_true", help="train again even if OUT/model exists")
     parser.set_defaults(func=run_quickstart)
 
 
+def quick_config(config_path=None, out: Path = DEFAULT_OUT):
+    """The quick recipe, writing its training run into `out/train`."""
+    from .errors import InputFileError
+    from .training.config import load_config
+
+    path = Path(config_path) if config_path is not None else QUICK_RECIPE
+    if not path.is_file():
+        raise InputFileError(path, "training recipe not found (run from a clone of the repository, or pass --config)")
+    config = load_config(path)
+    config.output_dir = str(out / "train")
+    if config.data.synth is None or config.data.synth.clips < 1:
+        raise InputFileError(path, "the quickstart needs a data.synth block with clips >= 1 (held-out clips to label)")
+    return config
+
+
+def is_model_folder(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+
+
+def ensure_quickstart_model(out=DEFAULT_OUT, progress=None, config_path=None, retrain: bool = False) -> Path:
+    """`out/model`, trained with the quick recipe first if it is not there yet (the demo's default model).
+
+    `progress(fraction, desc=...)` (e.g. a `gradio.Progress`) hears when each stage starts. An interrupted
+    run resumes from its last checkpoint.
+    """
+    from .io_utils import atomic_directory
+    from .training.loop import complete_checkpoints, train
+
+    out = Path(out)
+    model_dir = out / "model"
+    if is_model_folder(model_dir) and not retrain:
+        return model_dir
+    config = quick_config(config_path, out)
+    if progress is not None:
+        progress(0.05, desc="Rendering SynthAffect and training the quick recipe (a few minutes on a CPU)")
+    run_dir = Path(config.output_dir)
+    resume = bool(complete_checkpoints(run_dir)) and not retrain
+    summary = train(config, resume=resume, overwrite=not resume)
+    if progress is not None:
+        progress(0.95, desc="Saving the trained model")
+    with atomic_directory(model_dir) as tmp:
+        # The best model by validation loss, with its processor, code, metrics and training config.
+        shutil.copytree(summary["best"], tmp, dirs_exist_ok=True)
+    return model_dir
+
+
+def held_out_clips_dir(config) -> Path:
+    from .training.data import synth_cache_dir
+
+    return synth_cache_dir(config) / "raw" / "afew_va"
+
+
+def evaluate_settings(model, clips) -> dict:
+    """Pooled metrics of every mode and baseline for each support setting: {name: evaluate_encoded_clips(...)}."""
+    from .labeling.evaluation import evaluate_encoded_clips
+
+    return {
+        name: evaluate_encoded_clips(model, clips, modes=MODEL_MODES, **settings)
+        for name, settings in SUPPORT_SETTINGS
+    }
+
+
+def best_model_mode(section: dict) -> str:
+    """The MT-CLAR anchor mode with the highest mean of valence and arousal CCC."""
+    pooled = section["pooled"]
+    return max(MODEL_MODES, key=lambda mode: pooled[mode]["valence_ccc"] + pooled[mode]["arousal_ccc"])
+
+
+def results_table(results: dict) -> list[str]:
+    """One line per support setting: the best MT-CLAR mode against both baselines (pooled CCC, V / A)."""
+    lines = [
+        f"{'support':<18} {'frames':>7}  {'MT-CLAR (best mode)':<27} {'hold':<13} {'interpolate':<13}",
+    ]
+    for name, section in results.items():
+        pooled, mode = section["pooled"], best_model_mode(section)
+        cell = {m: f"{pooled[m]['valence_ccc']:.2f} / {pooled[m]['arousal_ccc']:.2f}" for m in pooled}
+        lines.append(
+            f"{name:<18} {section['support_fraction']:>6.1%}  {cell[mode] + f' ({mode})':<27} "
+            f"{cell['hold']:<13} {cell['interpolate']:<13}"
+        )
+    return lines
+
+
+def label_one_clip(labeler, clip, section: dict, out: Path) -> tuple[Path, Path]:
+    """Label the first held-out clip from its ~6% support set, as `mtclar label` would: CSV + plot."""
+    from .labeling.cli import plot_labels, write_table
+    from .labeling.support import select_support
+
+    encoded = clip.encoded
+    frames = select_support("every-k", encoded.face_found, k=16)
+    support = {int(f): (float(clip.valence[f]), float(clip.arousal[f])) for f in frames}
+    mode = best_model_mode(section)
+    table = labeler.label(encoded, support, anchor=mode)
+    table["true_valence"], table["true_arousal"] = clip.valence, clip.arousal
+    csv_path = write_table(table, out / "labels.csv")
+    plot_path = plot_labels(table, out / "labels.png", title=f"held-out clip {clip.clip_id}: {len(support)} labelled frames, anchor mode {mode}")
+    return csv_path, plot_path
+
+
 def run_quickstart(args: argparse.Namespace) -> int:
+    import time
+
     import torch
-    from transformers import AutoImageProcessor, AutoModel
 
     from . import MTCLARImageProcessor, MTCLARModel
-    from .io_utils import atomic_directory
-    from .testing_utils import tiny_config
+    from .data.afew_va import load_afew_va_clips
+    from .io_utils import atomic_write_text
+    from .labeling.evaluation import encode_clips
+    from .labeling.labeler import FewShotVideoLabeler
 
-    out = Path(args.out) / "model"
+    out = Path(args.out)
+    started = time.perf_counter()
+    config = quick_config(args.config, out)
+    print(f"[1/3] model: {out / 'model'} (training {Path(args.config or QUICK_RECIPE).name} unless it is there)", file=sys.stderr)
+    model_dir = ensure_quickstart_model(out, config_path=args.config, retrain=args.retrain)
+    trained = time.perf_counter()
+
+    print("[2/3] labelling the held-out SynthAffect clips (people never seen in training)", file=sys.stderr)
     torch.manual_seed(0)
-    config = tiny_config()
-    model = MTCLARModel(config).eval()
-    processor = MTCLARImageProcessor(resize_size=config.resize_size, crop_size=config.image_size)
-    with atomic_directory(out) as tmp:
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"built  MTCLARModel: {config.encoder} encoder, {config.embedding_size}-d embeddings, {n_params:,} parameters")
-    print(f"saved  {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
+    model = MTCLARModel.from_pretrained(model_dir).eval()
+    processor = MTCLARImageProcessor.from_pretrained(model_dir)
+    labeler = FewShotVideoLabeler(model, processor, detector=None)  # boxes come from the clips' landmarks
+    clips = encode_clips(labeler, load_afew_va_clips(held_out_clips_dir(config)))
+    results = evaluate_settings(model, clips)
 
-    reloaded = AutoModel.from_pretrained(out).eval()
-    reloaded_processor = AutoImageProcessor.from_pretrained(out)
-    frames = [torch.randint(0, 256, (96, 96, 3), dtype=torch.uint8).numpy() for _ in range(4)]
-    pixels = reloaded_processor(frames, return_tensors="pt")["pixel_values"]
-    with torch.inference_mode():
-        embeddings = reloaded.embed(pixels)
-        before = model.compare(model.embed(pixels[:2]), model.embed(pixels[2:])).valence_diff
-        after = reloaded.compare(embeddings[:2], embeddings[2:]).valence_diff
-    same_weights = all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reloaded.state_dict().values()))
-    max_diff = (before - after).abs().max().item()
-    exact = same_weights and max_diff < 1e-6
-    print(f"reload AutoModel.from_pretrained -> {type(reloaded).__name__}; weights bit-exact: {same_weights}; "
-          f"max output difference {max_diff:.1e}")
-    print(f"use    embeddings {tuple(embeddings.shape)}; valence differences of two pairs: {after.tolist()}")
-    return 0 if exact else 1
+    print(f"[3/3] results: pooled CCC over query frames, valence / arousal; {len(clips)} clips, "
+          f"{sum(c.encoded.num_frames for c in clips)} frames")
+    for line in results_table(results):
+        print("  " + line)
+    six_percent = results[SUPPORT_SETTINGS[-1][0]]
+    protocol = {"strategy": "every-k", "k": 16, "anchor_modes": list(MODEL_MODES), "baselines": ["hold", "interpolate"],
+                "scored_frames": "query frames only (support frames excluded)"}
+    atomic_write_text(out / "report.json", json.dumps({"model": str(model_dir), "settings": results}, indent=2) + "\n")
+    atomic_write_text(
+        out / "metrics.json",
+        json.dumps(
+            {"model": str(model_dir), "data": "SynthAffect held-out clips", "protocol": protocol, "same_video": six_percent},
+            indent=2,
+        )
+        + "\n",
+    )
+    csv_path, plot_path = label_one_clip(labeler, clips[0], six_percent, out)
+    print(f"wrote  {out / 'report.json'}, {out / 'metrics.json'}, {csv_path}, {plot_path}")
+    print(f"time   training {trained - started:.0f} s, labelling {time.perf_counter() - trained:.0f} s")
+    print(f"next   mtclar label VIDEO --model {model_dir} --support SUPPORT.csv --out labels.csv   |   mtclar demo")
+    return 0

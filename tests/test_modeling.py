@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 
 import mtclar_hf
 from mtclar_hf import MTCLARConfig, MTCLARForAffectPrediction, MTCLARModel
+from mtclar_hf.errors import UnsafeModelError
 from mtclar_hf.metrics import ccc
 from mtclar_hf.modeling_mtclar import ccc_loss, dynamic_regression_loss, random_convex_weights
 from mtclar_hf.testing_utils import tiny_config
@@ -59,7 +60,7 @@ def test_emofan_encoder_shapes_and_frozen_trunk():
     assert any(n.startswith("conv1.") for n in frozen) and all(n.startswith(("emo_", "conv1x1_input_emo")) for n in trainable)
 
 
-@pytest.mark.parametrize("fusion", ["concat", "abs_diff", "mul"])
+@pytest.mark.parametrize("fusion", ["concat", "abs_diff", "mul", "diff", "concat_diff"])
 def test_compare_on_cached_embeddings_equals_the_full_forward(fusion):
     model = MTCLARModel(tiny_config(fusion=fusion)).eval()
     a, b = pair_batch(4)
@@ -68,9 +69,11 @@ def test_compare_on_cached_embeddings_equals_the_full_forward(fusion):
         cached = model.compare(model.embed(a), model.embed(b))
     for field in ("similarity_logits", "valence_diff", "arousal_diff"):
         torch.testing.assert_close(getattr(cached, field), getattr(full, field), rtol=1e-5, atol=1e-6)
-    if fusion != "concat":  # symmetric fusions: the heads cannot tell A from B
-        swapped = model.compare(model.embed(b), model.embed(a))
+    swapped = model.compare(model.embed(b), model.embed(a))
+    if fusion in ("abs_diff", "mul"):  # symmetric fusions: the heads cannot tell A from B
         torch.testing.assert_close(swapped.valence_diff, cached.valence_diff, rtol=1e-5, atol=1e-6)
+    else:
+        assert not torch.allclose(swapped.valence_diff, cached.valence_diff)
 
 
 def test_one_encoder_is_shared_not_aliased():
@@ -193,17 +196,19 @@ def test_save_and_reload_is_bit_exact_and_uses_safetensors(tmp_path):
     assert AutoConfig.from_pretrained(tmp_path).auto_map["AutoModel"] == "modeling_mtclar.MTCLARModel"
 
 
-def test_loading_fills_only_missing_heads_and_keeps_the_pretrained_encoder(tmp_path):
+def test_a_folder_with_missing_weights_is_refused_not_silently_reinitialised(tmp_path):
     model = MTCLARModel(tiny_config())
     model.save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
     kept = {k: v for k, v in weights.items() if not k.startswith("valence_head.")}
     save_file(kept, tmp_path / "model.safetensors", metadata={"format": "pt"})
-    reloaded = MTCLARModel.from_pretrained(tmp_path)
-    for key, tensor in kept.items():
-        assert torch.equal(reloaded.state_dict()[key], tensor), key
-    linear = reloaded.valence_head.layers[1].weight
-    bound = math.sqrt(6 / (linear.shape[0] + linear.shape[1]))  # Xavier-uniform
+    with pytest.raises(UnsafeModelError, match="missing"):
+        MTCLARModel.from_pretrained(tmp_path)
+
+
+def test_heads_start_xavier_uniform():
+    linear = MTCLARModel(tiny_config()).valence_head.layers[1].weight
+    bound = math.sqrt(6 / (linear.shape[0] + linear.shape[1]))
     assert linear.abs().max().item() <= bound + 1e-6 and linear.std().item() > 0
 
 
@@ -211,9 +216,9 @@ def test_pickle_weights_are_refused(tmp_path):
     model = MTCLARModel(tiny_config())
     model.config.save_pretrained(tmp_path)
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
-    with pytest.raises(OSError, match="safetensors only"):
+    with pytest.raises(UnsafeModelError, match="pickle weights refused"):
         MTCLARModel.from_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="safetensors only"):
+    with pytest.raises(UnsafeModelError, match="safetensors only"):
         MTCLARModel.from_pretrained(tmp_path, use_safetensors=False)
 
 

@@ -57,6 +57,29 @@ def test_atomic_path_rejects_unwritable_folder(tmp_path):
         locked.chmod(0o700)
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_outputs_get_the_normal_umask_mode(tmp_path, umask):
+    """mkstemp/mkdtemp make private 0600/0700 temporaries; the finished output gets 0666/0777 less the umask,
+    the mode open()/mkdir() would give it."""
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        with atomic_path(tmp_path / "table.csv") as tmp:
+            assert stat.S_IMODE(tmp.stat().st_mode) == 0o600  # private while half-written
+            tmp.write_text("a,b\n")
+        with atomic_directory(tmp_path / "model") as tmp:
+            assert stat.S_IMODE(tmp.stat().st_mode) == 0o700
+            (tmp / "config.json").write_text("{}")
+        atomic_write_text(tmp_path / "notes.txt", "hello")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "table.csv").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "notes.txt").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o777 & ~umask
+
+
 def _reference_ccc(y, p):
     # Independent formulation: Lin (1989) via sample moments with ddof=0.
     sxy = np.cov(y, p, bias=True)[0, 1]

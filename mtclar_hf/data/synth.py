@@ -37,11 +37,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ConfigError, MTCLARError
 from ..io_utils import atomic_directory, atomic_path
+from .affectnet import landmark_boxes
 from .synth_render import (
     BASE_SCALE,
     Pose,
     Scene,
-    head_box,
     random_pose,
     random_scene,
     render_face,
@@ -75,6 +75,8 @@ AFFECTNET_HEADER = (
 IMAGES_PER_SUBDIR = 500
 JPEG_QUALITY = 92
 DEFAULT_FPS = 25.0
+# Bumped whenever rendering changes what is written, so cached renders (training's outputs/cache) are redone.
+RENDER_VERSION = 2
 # Seed streams: each kind of random draw has its own stream so adding clips never changes images.
 _IMAGE_STREAM, _CLIP_STREAM, _IDENTITY_STREAM = 1, 2, 3
 
@@ -246,7 +248,9 @@ def render_still(identity_seed: int, image_index: int, image_size: int = 128, se
         "valence": valence,
         "arousal": arousal,
         "expression": category_from_va(valence, arousal),
-        "face_box": _clamped_box(head_box(identity, pose), image_size),
+        # The tight landmark box, as AFEW-VA's landmarks and a face detector give it: a model trained on
+        # head-outline boxes sees faces at another scale in the labelled clips and fails there.
+        "face_box": _clamped_box(landmark_boxes(landmarks.reshape(1, -1))[0], image_size),
     }
 
 

@@ -169,6 +169,47 @@ def _compare_weights(folder: Path, found: dict, expected: dict) -> None:
     raise UnsafeModelError(f"{folder}: weights do not match config.json: " + "; ".join(problems))
 
 
+def folder_architecture(folder: Path) -> str:
+    """The model class a saved folder's config.json names (MTCLARModel when it names none)."""
+    config_path = folder / "config.json"
+    raw_config = _load_json(config_path, "model config")
+    if raw_config.get("model_type") != "mtclar":
+        raise UnsafeModelError(f"{config_path}: model_type is {raw_config.get('model_type')!r}, expected 'mtclar'")
+    architecture = (raw_config.get("architectures") or ["MTCLARModel"])[0]
+    if architecture not in ("MTCLARModel", "MTCLARForAffectPrediction"):
+        raise UnsafeModelError(f"{config_path}: unknown architecture {architecture!r}")
+    return architecture
+
+
+def check_model_weights(folder, architecture: str | None = None) -> dict[str, tuple[int, ...]]:
+    """Before loading a saved folder: safetensors weights present, and their names and shapes match config.json.
+
+    transformers would otherwise re-initialise missing or mis-shaped tensors with a warning (or fail with
+    a long report), and a folder that holds only pickle weights must never reach a pickle loader. Only
+    JSON and the safetensors headers are read. Returns the tensor shapes found.
+    """
+    from huggingface_hub.errors import StrictDataclassError
+
+    from ..configuration_mtclar import MTCLARConfig
+
+    folder = Path(folder)
+    architecture = architecture or folder_architecture(folder)
+    has_safetensors = (folder / WEIGHTS_FILE).is_file() or (folder / WEIGHTS_INDEX).is_file()
+    pickles = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles and not has_safetensors:
+        raise UnsafeModelError(
+            f"{folder / pickles[0]}: pickle weights refused (they can run code when loaded); MT-CLAR loads "
+            "model.safetensors only: re-save the model with save_pretrained"
+        )
+    try:
+        config = MTCLARConfig.from_pretrained(folder)
+    except (TypeError, ValueError, KeyError, StrictDataclassError) as err:
+        raise InputFileError(folder / "config.json", f"not a valid MTCLARConfig: {err}") from None
+    found = read_safetensors_shapes(_weight_files(folder))
+    _compare_weights(folder, found, expected_shapes(config, architecture))
+    return found
+
+
 def check_hub_folder(folder) -> FolderCheck:
     """Refuse a folder that would be unsafe or would not load from the Hub; return what it holds.
 
@@ -176,7 +217,6 @@ def check_hub_folder(folder) -> FolderCheck:
     from their JSON, and the safetensors header is compared with the state dict of an ``MTCLARModel``
     (or ``MTCLARForAffectPrediction``) built from the config. Code in the folder is parsed, never run.
     """
-    from ..configuration_mtclar import MTCLARConfig
     from ..image_processing_mtclar import MTCLARImageProcessor
 
     folder = Path(folder)
@@ -184,14 +224,9 @@ def check_hub_folder(folder) -> FolderCheck:
         raise InputFileError(folder, "model folder not found")
     refuse_pickle_files(folder)
     config_path = folder / "config.json"
+    architecture = folder_architecture(folder)
     raw_config = _load_json(config_path, "model config")
-    if raw_config.get("model_type") != MTCLARConfig.model_type:
-        raise UnsafeModelError(f"{config_path}: model_type is {raw_config.get('model_type')!r}, expected 'mtclar'")
     _check_auto_map(folder, config_path, raw_config.get("auto_map") or {}, ("AutoConfig",))
-    architectures = raw_config.get("architectures") or ["MTCLARModel"]
-    architecture = architectures[0]
-    if architecture not in ("MTCLARModel", "MTCLARForAffectPrediction"):
-        raise UnsafeModelError(f"{config_path}: unknown architecture {architecture!r}")
     model_auto = "AutoModel" if architecture == "MTCLARModel" else "AutoModelForImageClassification"
     _check_auto_map(folder, config_path, raw_config["auto_map"], (model_auto,))
 
@@ -203,16 +238,10 @@ def check_hub_folder(folder) -> FolderCheck:
     from huggingface_hub.errors import StrictDataclassError
 
     try:
-        config = MTCLARConfig.from_pretrained(folder)
-    except (TypeError, ValueError, KeyError, StrictDataclassError) as err:
-        raise InputFileError(config_path, f"not a valid MTCLARConfig: {err}") from None
-    try:
         MTCLARImageProcessor.from_pretrained(folder)
     except (TypeError, ValueError, KeyError, StrictDataclassError) as err:
         raise InputFileError(processor_path, f"not a valid MTCLARImageProcessor config: {err}") from None
-
-    found = read_safetensors_shapes(_weight_files(folder))
-    _compare_weights(folder, found, expected_shapes(config, architecture))
+    found = check_model_weights(folder, architecture)
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     return FolderCheck(folder=folder, architecture=architecture, num_tensors=len(found), files=files)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -41,11 +42,13 @@ def load_model_and_processor(model_path, device=None):
 
     transformers_logging.disable_progress_bar()  # our own bars say what is happening; weight loading is instant
 
-    if Path(model_path).exists() and not (Path(model_path) / "config.json").is_file():
-        raise InputFileError(model_path, "not a saved model folder (no config.json)")
+    if Path(model_path).exists():
+        check_local_model(Path(model_path))
+    elif looks_like_a_path(str(model_path)):
+        raise InputFileError(model_path, "model folder not found")
     try:
         model = AutoModel.from_pretrained(str(model_path))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RuntimeError) as err:
         raise InputFileError(model_path, f"cannot load the model: {str(err).splitlines()[0]}") from None
     if not hasattr(model, "compare") or not hasattr(model, "embed"):
         raise ConfigError(f"{model_path}: {type(model).__name__} is not an MT-CLAR pair model (MTCLARModel)")
@@ -66,6 +69,27 @@ def load_model_and_processor(model_path, device=None):
     return model.eval(), processor
 
 
+def looks_like_a_path(name: str) -> bool:
+    """A local path rather than a Hub id (`name` or `namespace/name`)."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+
+
+def check_local_model(folder: Path) -> None:
+    """Refuse a local folder that is not an MT-CLAR pair model with safetensors weights matching its config.
+
+    Checked before transformers sees the folder: it would re-initialise mismatched tensors (or print a
+    long report and raise), and pickle weights must never reach a loader.
+    """
+    from ..hub.push import check_model_weights, folder_architecture
+
+    if not folder.is_dir() or not (folder / "config.json").is_file():
+        raise InputFileError(folder, "not a saved model folder (no config.json)")
+    architecture = folder_architecture(folder)
+    if architecture != "MTCLARModel":
+        raise ConfigError(f"{folder}: {architecture} is not an MT-CLAR pair model (MTCLARModel); label with a pair model")
+    check_model_weights(folder, architecture)
+
+
 def make_labeler(args, model, processor):
     from .faces import parse_follow
     from .labeler import FewShotVideoLabeler
@@ -78,6 +102,8 @@ def make_labeler(args, model, processor):
         follow=parse_follow(args.follow),
         detector_scale=args.detector_scale,
         box_smoothing=args.box_smoothing,
+        face_workers=getattr(args, "face_workers", None),
+        compile=getattr(args, "compile", False),
     )
 
 
@@ -112,6 +138,8 @@ def plot_labels(table, path, title: str = "") -> Path:
     support = table[table["is_support"]]
     for axis, column in zip(axes, ("valence", "arousal")):
         axis.plot(table["timestamp"], table[column], lw=1.2, label=column)
+        if f"true_{column}" in table:  # ground truth, when known (the quickstart's held-out clips)
+            axis.plot(table["timestamp"], table[f"true_{column}"], lw=1.0, ls="--", color="grey", label="ground truth")
         axis.scatter(support["timestamp"], support[column], color="tab:red", s=18, zorder=3, label="support (labelled)")
         axis.set_ylim(-1.05, 1.05)
         axis.set_ylabel(column)
@@ -138,6 +166,12 @@ def _add_model_arguments(parser) -> None:
         "--device", default=None, help="torch device (default: the accelerate process's device, else CPU)"
     )
     parser.add_argument("--batch-size", type=int, default=64, help="frames per encoder batch (default 64)")
+    parser.add_argument(
+        "--face-workers", type=int, default=None, help="threads for face finding (default: one per core, at most 8)"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the encoder: pays a compile up front, for long videos"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -276,9 +310,9 @@ def label_one(args, labeler, source: Path, out: Path, plot: Path | None, progres
     )
     if encoded.frame_names is not None:
         table.insert(1, "frame_name", encoded.frame_names)
-    write_table(table, out)
-    if plot is not None:
+    if plot is not None:  # before the table: in a batch, an existing table means this video is finished
         plot_labels(table, plot, title=source.name)
+    write_table(table, out)
     found = int(encoded.face_found.sum())
     print(f"{source}: {encoded.num_frames} frames, face in {found}, {len(support)} support -> {out}", file=sys.stderr)
 
@@ -302,8 +336,37 @@ def run_label(args) -> int:
     return 0
 
 
+def batch_outputs(args, videos: list[Path]) -> dict[Path, tuple[Path, Path | None]]:
+    """Each video's output table (and plot) in the batch's output folder."""
+    out_dir = Path(args.out)
+    return {
+        video: (out_dir / f"{video.stem}.{args.format}", Path(args.plot) / f"{video.stem}.png" if args.plot else None)
+        for video in videos
+    }
+
+
+def videos_to_label(args, outputs: dict) -> list[Path]:
+    """The videos still to do: finished outputs are never redone silently (--resume skips, --overwrite redoes)."""
+    finished = [video for video, (out, _) in outputs.items() if out.exists()]
+    if not finished or args.overwrite:
+        return list(outputs)
+    if not args.resume:
+        raise InputFileError(
+            outputs[finished[0]][0],
+            f"already exists ({len(finished)} of {len(outputs)} outputs do): pass --resume to skip finished videos "
+            "or --overwrite to label them again",
+        )
+    print(f"mtclar label: --resume: {len(finished)} of {len(outputs)} video(s) already done, skipped", file=sys.stderr)
+    return [video for video in outputs if video not in finished]
+
+
 def run_label_batch(args, folder: Path) -> int:
-    """Label every video of a folder; under `accelerate launch` each process takes its share of them."""
+    """Label every video of a folder; under `accelerate launch` each process takes its share of them.
+
+    A video that fails is reported and skipped: the batch goes on, and the exit status says that
+    something failed. Each output is written atomically when its video is done, so an interrupted
+    batch loses at most the video in progress; `--resume` then skips the finished ones.
+    """
     from accelerate import PartialState
     from tqdm.auto import tqdm
 
@@ -319,27 +382,40 @@ def run_label_batch(args, folder: Path) -> int:
     out_dir = Path(args.out)
     if out_dir.suffix.lower() in TABLE_FORMATS:
         raise ConfigError(f"--out {out_dir}: labelling a folder of videos needs an output FOLDER")
+    if args.resume and args.overwrite:
+        raise ConfigError("use either --resume or --overwrite, not both")
     import torch
 
     # Without a GPU, accelerate only forms a (gloo) process group when told it runs on the CPU.
     state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
+    outputs = batch_outputs(args, videos)
+    todo = videos_to_label(args, outputs)
+    state.wait_for_everyone()  # every process has listed what is done before any of them writes
     model, processor = load_model_and_processor(args.model, device=args.device or state.device)
     labeler = make_labeler(args, model, processor)
     failures = []
-    with state.split_between_processes(videos) as mine:
+    with state.split_between_processes(todo) as mine:
         for video in tqdm(
             mine, desc=f"videos (process {state.process_index})", unit="video", disable=not show_progress(args)
         ):
-            out = out_dir / f"{video.stem}.{args.format}"
-            plot = Path(args.plot) / f"{video.stem}.png" if args.plot else None
+            out, plot = outputs[video]
             try:
                 label_one(args, labeler, video, out, plot, progress=False)
             except MTCLARError as err:  # one bad video must not stop the batch
                 print(f"mtclar label: error: {err}", file=sys.stderr)
                 failures.append(video.name)
+            except Exception:  # a bug, not bad input: keep its traceback, but finish the other videos
+                logger.exception("%s: unexpected error while labelling", video)
+                failures.append(video.name)
+    done = len(mine) - len(failures)
+    skipped = len(videos) - len(todo)
+    summary = f"mtclar label: {done} labelled, {skipped} already done, {len(failures)} failed"
+    if state.num_processes > 1:
+        summary += f" (process {state.process_index} of {state.num_processes})"
     if failures:
-        print(f"mtclar label: {len(failures)} of {len(mine)} video(s) failed: {', '.join(failures)}", file=sys.stderr)
+        print(f"{summary}: {', '.join(failures)}", file=sys.stderr)
         return 1
+    print(summary, file=sys.stderr)
     return 0
 
 
@@ -376,6 +452,10 @@ def register_label(subparsers) -> None:
         "--format", default="csv", choices=[f[1:] for f in TABLE_FORMATS], help="batch output format (default csv)"
     )
     parser.add_argument("--plot", default=None, help="PNG of valence/arousal over time (a folder for a batch)")
+    parser.add_argument(
+        "--resume", action="store_true", help="batch: skip videos whose output already exists (an interrupted run)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="batch: label again videos whose output exists")
     parser.set_defaults(func=run_label)
 
 

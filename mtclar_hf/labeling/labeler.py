@@ -2,10 +2,12 @@
 
 Two stages, so that the cost of many anchors stays small:
 
-1. `encode(source)` decodes the video (a background thread decodes, finds the face and crops it,
-   feeding a bounded queue) and runs the encoder ONCE per frame, in batches. The result, an
-   `EncodedVideo`, holds only per-frame embeddings, timestamps and face boxes (it can be saved to
-   .npz and labelled again without re-encoding).
+1. `encode(source)` runs the encoder ONCE per frame, in batches. Three stages overlap, joined by
+   bounded queues: a thread decodes; a second finds and crops the face for each chunk of frames with
+   a pool of `face_workers` threads (detection is per frame and the slowest CPU stage; only the box
+   tracker runs in frame order); the caller's thread encodes. The result, an `EncodedVideo`, holds only
+   per-frame embeddings, timestamps and face boxes (it can be saved to .npz and labelled again without
+   re-encoding).
 2. `label(encoded, support, anchor=...)` predicts each query frame q from labelled anchors s as
    `clip(label(s) + compare(emb_q, emb_s).valence_diff, -1, 1)` (the reference protocol,
    MTCLAR_REFERENCE.md §6; the model already applies 2*tanh) and combines the per-anchor predictions
@@ -34,9 +36,13 @@ the user gave.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +51,7 @@ import torch
 
 from ..errors import ConfigError, InputFileError, LabelError
 from ..io_utils import atomic_path
-from .faces import FaceTracker, make_detector
+from .faces import FaceTracker, make_detector, opencv_threads
 from .support import check_support
 from .video import DEFAULT_FOLDER_FPS, VideoFrame, count_frames, iter_frames
 
@@ -84,6 +90,7 @@ class EncodedVideo:
     source: str = ""
     frame_names: list[str] | None = None
     encode_seconds: float = field(default=0.0, compare=False)
+    profile: dict = field(default_factory=dict, compare=False)  # busy seconds per stage (see `encode`)
 
     @property
     def num_frames(self) -> int:
@@ -297,7 +304,8 @@ def smooth_in_time(values: np.ndarray, window: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Encoding: decode + face finding in a thread, encoder batches in the caller's thread.
+# Encoding: three stages in three threads joined by bounded queues, so they overlap:
+#   decode (PyAV)  ->  face finding + crop (a thread pool over each chunk)  ->  encoder batches (caller's thread)
 
 
 @dataclass
@@ -309,12 +317,80 @@ class _FrameRecord:
     pixels: np.ndarray | None  # (3, S, S) float32 face crop, None when no face
 
 
+class StageClock:
+    """Busy seconds per pipeline stage (each key is written by one thread only), to show what bounds a run."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def time(self, stage: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+
+
+def _put(out: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put into a bounded queue, giving up (False) once the consumer has stopped."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _decode_into(frames: Iterator[VideoFrame], out: queue.Queue, stop: threading.Event, clock: StageClock) -> None:
+    """Stage 1 (own thread): decode frames into a bounded queue; errors travel down the queue."""
+    try:
+        while True:
+            with clock.time("decode"):
+                frame = next(frames, _END)
+            if not _put(out, frame, stop) or frame is _END:
+                return
+    except BaseException as err:  # handed on to the caller's thread, which re-raises it
+        _put(out, err, stop)
+
+
+def _take_chunk(source: queue.Queue, size: int, stop: threading.Event) -> tuple[list[VideoFrame], bool]:
+    """Up to `size` frames from the decode queue, and whether the video ended (or the consumer stopped);
+    re-raises a decode error."""
+    chunk = []
+    while len(chunk) < size:
+        try:
+            item = source.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                return chunk, True
+            continue
+        if item is _END:
+            return chunk, True
+        if isinstance(item, BaseException):
+            raise item
+        chunk.append(item)
+    return chunk, False
+
+
+def _check_rgb(frame: VideoFrame) -> None:
+    image = np.asarray(frame.image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"frame {frame.index}: expected RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
+
+
 def _as_video_frames(frames: Iterable, fps: float) -> Iterator[VideoFrame]:
     for index, frame in enumerate(frames):
         if isinstance(frame, VideoFrame):
             yield frame
         else:
             yield VideoFrame(index=index, timestamp=index / fps, image=np.asarray(frame))
+
+
+def default_face_workers() -> int:
+    """Threads for face finding: OpenCV's detector releases the GIL, and one detection per core scales."""
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 class FewShotVideoLabeler:
@@ -324,13 +400,20 @@ class FewShotVideoLabeler:
         model: an `MTCLARModel` (anything with `embed(pixel_values)` and `compare(emb_a, emb_b)`).
         image_processor: an `MTCLARImageProcessor` (face crop, resize, [0, 1] pixels).
         detector: "opencv" (default), None for frames that are already face crops (`--no-detect`), or an
-            object with `detect(frame) -> [(x, y, w, h, score)]`.
-        batch_size: frames per encoder batch.
+            object with `detect(frame) -> [(x, y, w, h, score)]` (called from several threads at once when
+            `face_workers` > 1, so it must be thread-safe).
+        batch_size: frames per encoder batch (also the chunk of frames the face workers share).
         device: torch device; defaults to the model's.
         follow: "largest" or a face index (0 = leftmost), see `FaceTracker`.
         box_smoothing, max_gap: passed to `FaceTracker`.
         detector_scale: downscale factor for the OpenCV detector (default: longer side 320 px).
-        queue_size: decoded frames waiting for the encoder (bounds memory together with `batch_size`).
+        queue_size: cropped frames waiting for the encoder (bounds memory together with `batch_size`).
+        face_workers: threads that detect and crop faces in parallel (default: one per core, at most 8).
+        compile: run the encoder through `torch.compile` (pays a compile on the first batches; for long videos).
+        mixed_precision: "auto" (bf16 autocast on a CUDA GPU that supports it, none on the CPU), "bf16" or "no".
+
+    On a CUDA device the encoder also runs channels-last with pinned-memory copies; the CPU path is plain
+    float32, NCHW (the numbers the tests check).
     """
 
     def __init__(
@@ -345,9 +428,16 @@ class FewShotVideoLabeler:
         max_gap: int = 5,
         detector_scale: float | None = None,
         queue_size: int | None = None,
+        face_workers: int | None = None,
+        compile: bool = False,
+        mixed_precision: str = "auto",
     ):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if face_workers is not None and face_workers < 1:
+            raise ConfigError(f"face_workers must be >= 1, got {face_workers}")
+        if mixed_precision not in ("auto", "bf16", "no"):
+            raise ConfigError(f"mixed_precision must be 'auto', 'bf16' or 'no', got {mixed_precision!r}")
         self.model = model.eval()
         if device is not None:
             self.model.to(device)
@@ -360,57 +450,119 @@ class FewShotVideoLabeler:
         self.box_smoothing = box_smoothing
         self.max_gap = max_gap
         self.queue_size = queue_size or batch_size
+        self.face_workers = face_workers or default_face_workers()
+        self.autocast = self._use_bf16_autocast(mixed_precision)
+        self.channels_last = self.device.type == "cuda"
+        if self.channels_last:  # cuDNN's fastest convolutions on recent GPUs take NHWC
+            self.model.to(memory_format=torch.channels_last)
+        self._embed_fn = torch.compile(self.model.embed) if compile else self.model.embed
+
+    def _use_bf16_autocast(self, mixed_precision: str) -> bool:
+        on_gpu = self.device.type == "cuda"
+        if mixed_precision == "bf16" and not on_gpu:
+            raise ConfigError("mixed_precision='bf16' needs a CUDA device; use 'auto' or 'no' on the CPU")
+        if mixed_precision == "no" or not on_gpu:
+            return False
+        return self.dtype == torch.float32 and torch.cuda.is_bf16_supported()
 
     # -- encoding ------------------------------------------------------------------------------------------------
 
     def _crop(self, frame: VideoFrame, box) -> np.ndarray:
         return self.image_processor.preprocess_arrays([frame.image], [box])[0]
 
-    def _find_face(self, frame: VideoFrame, tracker: FaceTracker):
+    def _detect(self, frame: VideoFrame):
+        """The detector's raw detections, or None when the frame needs none (known box, or no detector)."""
+        if frame.box is not None or self.detector is None:
+            return None
+        return self.detector.detect(frame.image)
+
+    def _locate(self, frame: VideoFrame, detections, tracker: FaceTracker):
         """(box, found) for one frame: the source's own box (landmarks), the tracked detection, or, without a
         detector, None = the whole frame is the face (the processor then resizes it without a margin)."""
         if frame.box is not None:
             return frame.box, True
         if self.detector is None:
             return None, True
-        box = tracker.update(self.detector.detect(frame.image))
+        box = tracker.update(detections)
         return box, box is not None
 
-    def _produce(self, frames: Iterator[VideoFrame], out: queue.Queue, stop: threading.Event) -> None:
-        """Decode, find the face and crop it; runs in a background thread feeding a bounded queue."""
+    def _face_records(self, chunk: list[VideoFrame], tracker: FaceTracker, pool, clock: StageClock) -> list:
+        """Detect (in parallel), track (in order: the tracker carries state) and crop (in parallel) a chunk."""
+        run = pool.map if pool is not None else map
+        with clock.time("faces"):
+            for frame in chunk:
+                _check_rgb(frame)
+            detections = list(run(self._detect, chunk))
+            located = [self._locate(frame, found, tracker) for frame, found in zip(chunk, detections)]
+        with clock.time("crop"):
+            with_face = [(frame, box) for frame, (box, found) in zip(chunk, located) if found]
+            crops = iter(list(run(self._crop, [f for f, _ in with_face], [b for _, b in with_face])))
+        records = []
+        for frame, (box, found) in zip(chunk, located):
+            if found and box is None:
+                box = (0.0, 0.0, float(frame.image.shape[1]), float(frame.image.shape[0]))
+            pixels = next(crops) if found else None
+            records.append(_FrameRecord(frame.index, frame.timestamp, frame.name, box if found else None, pixels))
+        return records
 
-        def put(item) -> bool:
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
+    def _find_faces_into(self, frames: queue.Queue, out: queue.Queue, stop: threading.Event, clock: StageClock):
+        """Stage 2 (own thread): face boxes and crops for each chunk of decoded frames, in frame order."""
         tracker = FaceTracker(self.follow, smoothing=self.box_smoothing, max_gap=self.max_gap)
         try:
-            for frame in frames:
-                image = np.asarray(frame.image)
-                if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                    raise ValueError(
-                        f"frame {frame.index}: expected RGB uint8 (H, W, 3), got {image.dtype} {image.shape}"
-                    )
-                box, found = self._find_face(frame, tracker)
-                pixels = self._crop(frame, box) if found else None
-                if found and box is None:
-                    box = (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
-                record = _FrameRecord(frame.index, frame.timestamp, frame.name, box if found else None, pixels)
-                if not put(record):
-                    return
-            put(_END)
-        except BaseException as err:  # hand every failure to the encoding thread, which re-raises it
-            put(err)
+            with self._face_pool() as pool:
+                ended = False
+                while not ended and not stop.is_set():
+                    chunk, ended = _take_chunk(frames, self.batch_size, stop)
+                    records = self._face_records(chunk, tracker, pool, clock)
+                    # Drop this chunk's frames and crops before waiting for the next chunk: memory stays bounded.
+                    del chunk
+                    while records:
+                        if not _put(out, records.pop(0), stop):
+                            return
+            _put(out, _END, stop)
+        except BaseException as err:  # handed on to the caller's thread, which re-raises it
+            _put(out, err, stop)
+
+    @contextmanager
+    def _face_pool(self):
+        """The face workers (None for one worker); OpenCV's own threads stay at 1 while they run."""
+        if self.face_workers == 1:
+            yield None
+            return
+        with opencv_threads(1), ThreadPoolExecutor(self.face_workers, thread_name_prefix="mtclar-faces") as pool:
+            yield pool
+
+    def find_faces(self, frames: list[VideoFrame], clock: StageClock | None = None) -> list[_FrameRecord]:
+        """The face stage alone on frames held in memory (box + crop per frame); benchmarks time it with `clock`."""
+        tracker = FaceTracker(self.follow, smoothing=self.box_smoothing, max_gap=self.max_gap)
+        clock = clock or StageClock()
+        records = []
+        with self._face_pool() as pool:
+            for start in range(0, len(frames), self.batch_size):
+                records += self._face_records(frames[start : start + self.batch_size], tracker, pool, clock)
+        return records
 
     @torch.inference_mode()
-    def _embed(self, pixels: list[np.ndarray]) -> torch.Tensor:
-        batch = torch.from_numpy(np.stack(pixels)).to(self.device, self.dtype)
-        return self.model.embed(batch).float().cpu()
+    def embed_crops(self, pixels: list[np.ndarray]) -> torch.Tensor:
+        """Embeddings (B, D) float32 on the CPU of face crops (3, S, S) from the image processor."""
+        batch = torch.from_numpy(np.stack(pixels))
+        if self.channels_last:
+            batch = batch.pin_memory().to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        batch = batch.to(self.device, self.dtype)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            return self._embed_fn(batch).float().cpu()
+
+    def _start_stages(self, frames: Iterator[VideoFrame], stop: threading.Event, clock: StageClock) -> tuple:
+        """Start the decode and face threads; returns (queue of face records, threads)."""
+        decoded: queue.Queue = queue.Queue(maxsize=self.batch_size)
+        records: queue.Queue = queue.Queue(maxsize=self.queue_size)
+        threads = [
+            threading.Thread(target=_decode_into, args=(frames, decoded, stop, clock), daemon=True),
+            threading.Thread(target=self._find_faces_into, args=(decoded, records, stop, clock), daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        return records, threads
 
     def encode(
         self,
@@ -424,9 +576,10 @@ class FewShotVideoLabeler:
 
         `source`: a video file, a frame folder (AFEW-VA style; its JSON landmarks give the boxes), or an
         iterable of `VideoFrame`s / RGB uint8 arrays (timestamps `index / fps`).
+        Decoding, face finding and encoding run at the same time (see the module docstring); at most
+        about 2 x `batch_size` decoded frames and `queue_size` + 2 x `batch_size` crops are alive at once,
+        whatever the length of the video. `EncodedVideo.profile` holds each stage's busy seconds.
         """
-        import time
-
         from tqdm.auto import tqdm
 
         started = time.perf_counter()
@@ -436,16 +589,15 @@ class FewShotVideoLabeler:
             name = str(source)
         else:
             total, frames, name = None, _as_video_frames(source, fps), "<frames>"
-        records: queue.Queue = queue.Queue(maxsize=self.queue_size)
-        stop = threading.Event()
-        worker = threading.Thread(target=self._produce, args=(frames, records, stop), daemon=True)
-        worker.start()
+        stop, clock = threading.Event(), StageClock()
+        records, threads = self._start_stages(frames, stop, clock)
         timestamps, boxes, found, names = [], [], [], []
         chunks, pending, pending_rows = [], [], []
         bar = tqdm(total=total, desc=description or Path(name).name, unit="frame", disable=not progress, leave=False)
         try:
             while True:
-                item = records.get()
+                with clock.time("wait_for_faces"):
+                    item = records.get()
                 if item is _END:
                     break
                 if isinstance(item, BaseException):
@@ -458,20 +610,24 @@ class FewShotVideoLabeler:
                     pending.append(item.pixels)
                     pending_rows.append(len(timestamps) - 1)
                 if len(pending) >= self.batch_size:
-                    chunks.append((pending_rows, self._embed(pending)))
+                    with clock.time("encode"):
+                        chunks.append((pending_rows, self.embed_crops(pending)))
                     pending, pending_rows = [], []
                 bar.update(1)
             if pending:
-                chunks.append((pending_rows, self._embed(pending)))
+                with clock.time("encode"):
+                    chunks.append((pending_rows, self.embed_crops(pending)))
         finally:
             stop.set()
             bar.close()
-            worker.join(timeout=5)
+            for thread in threads:
+                thread.join(timeout=5)
         if not timestamps:
             raise InputFileError(name, "no frames could be decoded")
         embeddings = torch.zeros(len(timestamps), self._embedding_size(chunks))
         for rows, values in chunks:
             embeddings[rows] = values
+        seconds = time.perf_counter() - started
         return EncodedVideo(
             embeddings=embeddings,
             timestamps=np.asarray(timestamps, dtype=np.float64),
@@ -479,7 +635,8 @@ class FewShotVideoLabeler:
             boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
             source=name,
             frame_names=names if any(n is not None for n in names) else None,
-            encode_seconds=time.perf_counter() - started,
+            encode_seconds=seconds,
+            profile={**clock.seconds, "total": seconds},
         )
 
     def _embedding_size(self, chunks) -> int:

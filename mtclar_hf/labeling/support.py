@@ -182,6 +182,16 @@ def check_support(
     the caller warning about it).
     """
     face_found = np.asarray(face_found, dtype=bool)
+    for frame, labels in support.items():  # a support dict built in Python skips read_support_csv's checks
+        try:
+            valence, arousal = labels
+        except (TypeError, ValueError):
+            raise LabelError(f"{source}: support frame {frame}: expected (valence, arousal), got {labels!r}") from None
+        _check_label(source, frame, "valence", valence)
+        _check_label(source, frame, "arousal", arousal)
+    negative = sorted(f for f in support if f < 0)
+    if negative:
+        raise LabelError(f"{source}: support frame {negative[0]} is not a 0-based frame index")
     too_far = sorted(f for f in support if f >= len(face_found))
     if too_far:
         raise LabelError(f"{source}: support frame {too_far[0]} is past the last frame ({len(face_found) - 1})")

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".gif")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 DEFAULT_FOLDER_FPS = 25.0  # AFEW-VA clips come from films at 25 frames per second
+# Frames larger than this are refused before decoding: Pillow's own decompression-bomb limit (about 89.5
+# megapixels, 12x an 8K UHD frame), applied to video frames too. One such RGB frame already takes 268 MB.
+MAX_FRAME_PIXELS = 89_478_485
 
 # Encoder name -> private options that keep the encoder quiet (x265 prints its settings otherwise).
 ENCODER_OPTIONS = {"libx265": {"x265-params": "log-level=error"}}
@@ -80,6 +83,15 @@ def _open_container(path):
     if not container.streams.video:
         container.close()
         raise InputFileError(path, "has no video stream")
+    stream = container.streams.video[0]
+    if stream.codec_context is None:  # FFmpeg has no decoder for the stream's codec tag
+        container.close()
+        raise InputFileError(path, "unsupported video codec (FFmpeg has no decoder for it)")
+    try:
+        _check_frame_size(path, stream.codec_context.width, stream.codec_context.height)
+    except InputFileError:
+        container.close()
+        raise
     return container
 
 
@@ -142,23 +154,37 @@ def iter_video_frames(path) -> Iterator[VideoFrame]:
                 raise InputFileError(path, f"cannot decode video: {err}") from None
             # A truncated file: keep what decoded, say where it stopped.
             logger.warning("%s: decoding stopped after %d frames: %s", path, index, err)
+        if index == 0:
+            raise InputFileError(path, "the video stream holds no frames")
     finally:
         container.close()
 
 
 def read_image_rgb(path) -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3); grayscale, RGBA, palette and 16-bit are converted."""
+    """An image file as RGB uint8 (H, W, 3); grayscale, RGBA, palette, CMYK and 16-bit are converted.
+
+    16-bit images keep their brightness (divided by 257), so the frames of one clip stay comparable.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            _check_frame_size(path, *image.size)  # on the header, before any pixel is decoded
+            if image.mode.startswith("I"):  # I;16, I;16B, I;16L, I (32-bit integer)
                 array = np.asarray(image, dtype=np.float64)
-                array = (array / max(array.max(), 1.0) * 255.0).astype(np.uint8)
+                array = np.clip(array / 257.0, 0, 255).astype(np.uint8)
                 return np.repeat(array[..., None], 3, axis=-1)
             return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
+    except InputFileError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        # Pillow reports broken chunks as OSError, SyntaxError or ValueError depending on the format.
         raise InputFileError(path, f"cannot read image: {err}") from None
+
+
+def _check_frame_size(path, width: int, height: int) -> None:
+    if width * height > MAX_FRAME_PIXELS:
+        raise InputFileError(path, f"frame size {width}x{height} is above the limit of {MAX_FRAME_PIXELS:,} pixels")
 
 
 def find_afew_annotation(folder) -> Path | None:
@@ -234,10 +260,24 @@ def iter_frame_folder(folder, fps: float = DEFAULT_FOLDER_FPS, annotation=None) 
     entries = annotation["frames"] if annotation else {}
     for index, file in enumerate(files):
         entry = entries.get(file.stem)
+        image = read_image_rgb(file)
         box = None
         if entry is not None and entry.get("landmarks") is not None:
-            box = box_from_landmarks(entry["landmarks"])
-        yield VideoFrame(index=index, timestamp=index / fps, image=read_image_rgb(file), name=file.stem, box=box)
+            box = plausible_box(box_from_landmarks(entry["landmarks"]), image.shape, file)
+        yield VideoFrame(index=index, timestamp=index / fps, image=image, name=file.stem, box=box)
+
+
+def plausible_box(box, image_shape, where) -> tuple[float, float, float, float] | None:
+    """`box` if it could frame a face in this image; None (find the face another way) when it lies outside the
+    image or is more than 4 times its size: broken landmarks, which would also make the crop arbitrarily slow."""
+    if box is None:
+        return None
+    x, y, w, h = box
+    height, width = image_shape[:2]
+    if x + w <= 0 or y + h <= 0 or x >= width or y >= height or w > 4 * width or h > 4 * height:
+        logger.warning("%s: landmark box %s does not fit the %dx%d frame; ignored", where, box, width, height)
+        return None
+    return box
 
 
 def iter_frames(source, fps: float = DEFAULT_FOLDER_FPS, annotation=None) -> Iterator[VideoFrame]:

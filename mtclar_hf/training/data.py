@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,11 @@ SAME_IDENTITY_KEY = "same_identity"
 
 def synth_cache_dir(config: TrainConfig) -> Path:
     """Cache folder of a `data.synth` block, named after a digest of its rendering settings."""
+    from ..data.synth import RENDER_VERSION
+
     synth = config.data.synth
     settings = {k: v for k, v in vars(synth).items() if k != "cache_dir"}
+    settings["render_version"] = RENDER_VERSION
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return Path(synth.cache_dir) / f"synthaffect-{digest}"
 
@@ -227,9 +231,17 @@ def collate(items: list[dict]) -> dict:
     return {key: torch.stack([item[key] for item in items]) for key in items[0]}
 
 
+def default_num_workers() -> int:
+    """Loader processes that keep a GPU fed: augmenting a pair costs milliseconds of CPU (two images), so
+    use every core but one (the training process), at most 16. Measured figures: docs/PERFORMANCE.md."""
+    return max(1, min(16, (os.cpu_count() or 1) - 1))
+
+
 def make_loader(dataset, batch_size: int, num_workers: int, sampler=None, drop_last: bool = False):
     # The loader gets its own generator: otherwise each new iterator draws its worker seed from torch's
-    # global RNG, which would shift the dropout masks of a resumed run.
+    # global RNG, which would shift the dropout masks of a resumed run. Workers are not persistent: they
+    # hold copies of the dataset, and `set_epoch` (a new draw of pairs each epoch) must reach them.
+    # Pinned batches let the copy to a GPU overlap the compute (non_blocking copies).
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
@@ -240,6 +252,8 @@ def make_loader(dataset, batch_size: int, num_workers: int, sampler=None, drop_l
         collate_fn=collate,
         generator=torch.Generator().manual_seed(0),
         persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+        prefetch_factor=4 if num_workers > 0 else None,
     )
 
 
@@ -281,6 +295,7 @@ __all__ = [
     "SingleImageDataset",
     "build_loaders",
     "build_pair_dataset",
+    "default_num_workers",
     "inverse_frequency_weights",
     "load_splits",
     "render_and_prepare_synth",

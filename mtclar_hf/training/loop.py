@@ -197,7 +197,11 @@ def set_train_mode(model, unwrapped, frozen_encoder: bool) -> None:
 
 
 def complete_checkpoints(output_dir: Path) -> list[Path]:
-    """Finished checkpoint folders, oldest first (half-written ones have a temporary name)."""
+    """Finished checkpoint folders, oldest first.
+
+    Half-written ones have a temporary name (`.step-N.tmp`), and so do ones being deleted
+    (`.step-N.old`); a `step-N` folder without its completion marker (`training_state.json`) is skipped too.
+    """
     folder = output_dir / CHECKPOINTS_DIR
     if not folder.is_dir():
         return []
@@ -226,14 +230,26 @@ def save_checkpoint(accelerator, output_dir: Path, state: TrainingState, keep_la
     accelerator.save_state(str(temporary))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (temporary / "training_state.json").write_text(json.dumps(state.state_dict(), indent=2))
-        if final.exists():
-            shutil.rmtree(final)
+        # training_state.json is the completion marker: written last, inside the temporary folder.
+        atomic_write_text(temporary / "training_state.json", json.dumps(state.state_dict(), indent=2))
+        if final.exists():  # the same step saved again: move the old one aside first, never delete it in place
+            _discard_checkpoint(final)
         os.replace(temporary, final)
         for old in complete_checkpoints(output_dir)[:-keep_last]:
-            shutil.rmtree(old, ignore_errors=True)
+            _discard_checkpoint(old)
     accelerator.wait_for_everyone()
     return final
+
+
+def _discard_checkpoint(path: Path) -> None:
+    """Rename to a temporary name (one atomic step out of `complete_checkpoints`), then delete.
+
+    A kill during a plain rmtree could leave a half-deleted folder that still looks complete.
+    """
+    doomed = path.with_name(f".{path.name}.old")
+    shutil.rmtree(doomed, ignore_errors=True)
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def save_model_folder(path: Path, unwrapped, processor, metrics: dict, config: TrainConfig) -> None:

@@ -1,0 +1,74 @@
+"""The benchmark commands run from the repository root in their smoke sizes and write complete JSON.
+
+No timing assertions (the figures depend on the machine): every figure must be there, and be a positive,
+finite number. The full-size figures are in docs/PERFORMANCE.md.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import finite_positive
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_benchmark(module: str, out: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--quick", "--tiny", "--device", "cpu", "--out", str(out)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "wrote" in done.stdout
+    return json.loads(out.read_text())
+
+
+def assert_figures(section: dict, names: tuple[str, ...]) -> None:
+    for name in names:
+        assert finite_positive(section[name]), (name, section)
+
+
+def test_labeling_benchmark_smoke(tmp_path):
+    result = run_benchmark("benchmarks.labeling", tmp_path / "labeling.json")
+    assert result["device"] == "cpu" and result["machine"]["cpu_cores"] >= 1
+    stages = result["stages"]
+    assert_figures(stages["decode"], ("frames", "seconds", "fps"))
+    assert_figures(stages["faces"], ("fps", "detect_track_fps", "crop_fps", "face_found_fraction", "workers"))
+    assert_figures(stages["encoder"], ("frames", "fps"))
+    assert stages["decode"]["frames"] == 60  # 2 s at 30 frames/s
+    assert result["slowest_stage"] in stages
+    e2e = result["end_to_end"]
+    assert_figures(e2e, ("frames", "fps", "encode_seconds", "label_seconds"))
+    assert {"decode", "faces", "crop", "encode", "total"} <= set(e2e["profile_seconds"])
+    anchors = result["anchors"]
+    assert set(anchors["by_k"]) == {"1", "5", "20"} and anchors["support_frames"] >= 20
+    for row in anchors["by_k"].values():
+        assert_figures(row, ("label_seconds", "cached_fps", "label_only_fps", "reencode_fps", "cached_vs_reencode"))
+    assert_figures(anchors, ("encode_seconds", "time_ratio_k20_vs_k1"))
+    memory = result["memory"]
+    assert_figures(memory, ("run_peak_rss_mb", "peak_rss_ratio"))
+    assert memory["long_clip"]["frames"] == 10 * memory["short_clip"]["frames"]
+    for clip in ("short_clip", "long_clip"):
+        assert_figures(memory[clip], ("frames", "seconds", "setup_rss_mb", "peak_rss_mb"))
+        assert memory[clip]["gpu_peak_mb"] is None
+    assert set(result["targets"]) == {
+        "end_to_end_vs_slowest_stage", "time_k20_vs_k1", "cached_vs_reencode_k20", "peak_rss_10x_clip_vs_1x"
+    }
+    for check in result["targets"].values():
+        assert finite_positive(check["value"]) and isinstance(check["met"], bool)
+
+
+def test_training_benchmark_smoke(tmp_path):
+    result = run_benchmark("benchmarks.training", tmp_path / "training.json")
+    assert result["device"] == "cpu"
+    assert_figures(result["loader"], ("pairs", "seconds", "pairs_per_s", "first_batch_seconds"))
+    assert_figures(result["model_only"], ("pairs", "seconds", "pairs_per_s"))
+    workers = result["settings"]["num_workers"]
+    assert set(result["with_data"]) == {"0", str(workers)}
+    for figures in result["with_data"].values():
+        assert_figures(figures, ("pairs", "seconds", "pairs_per_s"))
+    assert_figures(result, ("with_data_vs_model_only",))
+    assert_figures(result["memory"], ("peak_rss_mb",))

@@ -1,0 +1,74 @@
+"""The learning test: the shipped quick recipe, run as a user runs it, must really learn.
+
+`mtclar quickstart` trains `configs/synth_quick.yaml` (a few minutes of CPU) and labels clips of people
+never seen in training. Thresholds are set from measurement with a margin (2-core CPU: see the README
+"Results"), not from hope. Runs differ by a few hundredths with the number of torch threads (a pytest
+worker vs the command line), so the margins are wider than that:
+
+| measured                                         | untrained | trained (README) | asserted   |
+|--------------------------------------------------|-----------|------------------|------------|
+| similarity accuracy, held-out identities         | ~0.50     | 0.64             | >= 0.57    |
+| valence / arousal difference CCC, held-out ids   | ~0.0      | 0.74 / 0.80      | >= 0.55    |
+| labelling CCC from the first frame alone         | hold <0.3 | 0.59-0.62 / 0.69 | >= 0.50    |
+| labelling CCC, support every 50th frame (~2%)    | interp 0.6| 0.82 / 0.88      | >= 0.72    |
+| best mode vs interpolate at every 16th (~6%)     |           | 0.92 vs 0.89     | >= interp. |
+"""
+
+import json
+
+import pytest
+
+from mtclar_hf.cli import main
+from mtclar_hf.quickstart import QUICK_RECIPE, best_model_mode
+
+
+def ccc_pair(section, mode):
+    pooled = section["pooled"][mode]
+    return pooled["valence_ccc"], pooled["arousal_ccc"]
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(tmp_path_factory):
+    """One real quickstart (render + train + label) in a scratch folder, shared by the assertions."""
+    root = tmp_path_factory.mktemp("quick")
+    recipe = root / "synth_quick.yaml"
+    recipe.write_text(QUICK_RECIPE.read_text().replace("cache_dir: outputs/cache", f"cache_dir: {root / 'cache'}"))
+    untrained_dir = root / "untrained"
+    # One optimizer step at the warm-up's smallest learning rate: the untrained model, evaluated the same way.
+    assert main(["train", "--config", str(recipe), "--max-steps", "1", "--output-dir", str(untrained_dir)]) == 0
+    assert main(["quickstart", "--config", str(recipe), "--out", str(root / "qs")]) == 0
+    return {
+        "untrained": json.loads((untrained_dir / "final" / "metrics.json").read_text())["eval"],
+        "trained": json.loads((root / "qs" / "model" / "metrics.json").read_text())["eval"],
+        "labelling": json.loads((root / "qs" / "report.json").read_text())["settings"],
+    }
+
+
+def test_training_beats_the_untrained_model_on_held_out_identities(quickstart_run):
+    untrained, trained = quickstart_run["untrained"], quickstart_run["trained"]
+    assert untrained["similarity_accuracy"] < 0.55 and untrained["valence_diff_ccc"] < 0.2
+    assert trained["similarity_accuracy"] >= 0.57
+    assert trained["similarity_accuracy"] >= untrained["similarity_accuracy"] + 0.05
+    assert trained["valence_diff_ccc"] >= 0.55 and trained["arousal_diff_ccc"] >= 0.55
+
+
+def test_labelling_from_the_first_frame_beats_hold(quickstart_run):
+    section = quickstart_run["labelling"]["first frame only"]
+    best = ccc_pair(section, best_model_mode(section))
+    hold = ccc_pair(section, "hold")
+    assert min(best) >= 0.50, best
+    assert all(b >= h + 0.2 for b, h in zip(best, hold)), (best, hold)
+
+
+def test_labelling_from_sparse_support_beats_interpolation(quickstart_run):
+    section = quickstart_run["labelling"]["every 50th frame"]
+    best = ccc_pair(section, best_model_mode(section))
+    assert min(best) >= 0.72, best
+    assert all(b > i for b, i in zip(best, ccc_pair(section, "interpolate"))), best
+
+
+def test_at_six_percent_support_the_best_mode_is_not_below_interpolation(quickstart_run):
+    section = quickstart_run["labelling"]["every 16th frame"]
+    assert 0.05 < section["support_fraction"] < 0.07
+    best, interpolate = ccc_pair(section, best_model_mode(section)), ccc_pair(section, "interpolate")
+    assert all(b >= i for b, i in zip(best, interpolate)), (best, interpolate)
