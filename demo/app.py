@@ -240,6 +240,26 @@ class ExampleClip:
     arousal: np.ndarray
 
 
+def tracked_face_crops(clip, size: int) -> np.ndarray:
+    """The clip as a face-crop video: each frame cut to the processor's square crop around its landmark box.
+
+    The examples are shown as already-cropped faces (no detection), so they must be cropped the way the
+    models were trained (tight landmark box + the processor's margin), not the whole rendered frame.
+    """
+    from PIL import Image
+
+    from mtclar_hf.data.affectnet import landmark_boxes
+    from mtclar_hf.image_processing_mtclar import MTCLARImageProcessor, square_crop_region
+
+    margin = MTCLARImageProcessor.face_margin
+    crops = []
+    for frame, box in zip(clip.frames, landmark_boxes(clip.landmarks.reshape(len(clip.frames), -1))):
+        left, top, side = square_crop_region(box, margin)
+        crop = Image.fromarray(frame).crop((left, top, left + side, top + side))  # zero-padded outside
+        crops.append(np.asarray(crop.resize((size, size), Image.BILINEAR)))
+    return np.stack(crops)
+
+
 def write_example_clips(folder: Path, seeds=EXAMPLE_SEEDS, num_frames=EXAMPLE_FRAMES, size=EXAMPLE_SIZE) -> list[ExampleClip]:
     """Render SynthAffect clips to mp4 so the demo works with no video at hand (their true labels are kept)."""
     from mtclar_hf.data.synth import render_clip
@@ -249,7 +269,7 @@ def write_example_clips(folder: Path, seeds=EXAMPLE_SEEDS, num_frames=EXAMPLE_FR
     examples = []
     for seed in seeds:
         clip = render_clip(seed, num_frames, image_size=size, seed=0)
-        path = write_video(clip.frames, folder / f"synthaffect_{seed}.mp4", fps=clip.fps)
+        path = write_video(tracked_face_crops(clip, size), folder / f"synthaffect_{seed}.mp4", fps=clip.fps)
         examples.append(ExampleClip(path, file_digest(path), clip.valence.astype(np.float64), clip.arousal.astype(np.float64)))
     return examples
 
