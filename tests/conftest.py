@@ -23,3 +23,18 @@ def real_faces_dir() -> Path:
     if not (REAL_FACES / "single_face.mp4").exists():
         pytest.skip(f"shared real-face media not found at {REAL_FACES}")
     return REAL_FACES
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random MT-CLAR model and its processor, saved like a real one."""
+    import torch
+
+    from mtclar_hf import MTCLARImageProcessor, MTCLARModel
+    from mtclar_hf.testing_utils import tiny_config
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny_model")
+    MTCLARModel(tiny_config()).save_pretrained(path)
+    MTCLARImageProcessor(resize_size=72, crop_size=64).save_pretrained(path)
+    return path

@@ -37,7 +37,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ConfigError, MTCLARError
 from ..io_utils import atomic_directory, atomic_path
-from .affectnet import landmark_boxes
+from .affectnet import CSV_COLUMNS, landmark_boxes
 from .synth_render import (
     BASE_SCALE,
     Pose,
@@ -61,17 +61,7 @@ CIRCUMPLEX_SECTORS = (
     ("Contempt", 170.0),
 )
 NEUTRAL_RADIUS = 0.2
-AFFECTNET_HEADER = (
-    "subDirectory_filePath",
-    "face_x",
-    "face_y",
-    "face_width",
-    "face_height",
-    "facial_landmarks",
-    "expression",
-    "valence",
-    "arousal",
-)
+AFFECTNET_HEADER = CSV_COLUMNS  # the original release's columns, which the loader reads
 IMAGES_PER_SUBDIR = 500
 JPEG_QUALITY = 92
 DEFAULT_FPS = 25.0

@@ -23,21 +23,6 @@ def gradio_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """A tiny random MT-CLAR model and its processor, saved like a real one."""
-    import torch
-
-    from mtclar_hf import MTCLARImageProcessor, MTCLARModel
-    from mtclar_hf.testing_utils import tiny_config
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny_model")
-    MTCLARModel(tiny_config()).save_pretrained(out)
-    MTCLARImageProcessor(resize_size=72, crop_size=64).save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="session")
 def app_module():
     from mtclar_hf.demo_cli import load_demo_module
 

@@ -42,21 +42,6 @@ def face_like_frames_fixture():
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """A tiny random MT-CLAR model and its processor, saved like a real one."""
-    import torch
-
-    from mtclar_hf import MTCLARImageProcessor, MTCLARModel
-    from mtclar_hf.testing_utils import tiny_config
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny_model")
-    MTCLARModel(tiny_config()).save_pretrained(path)
-    MTCLARImageProcessor(resize_size=72, crop_size=64).save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="session")
 def tiny_labeler_parts(tiny_model_dir):
     from mtclar_hf.labeling.cli import load_model_and_processor
 

@@ -14,21 +14,6 @@ FRAME_SIZE = 64
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """A tiny random MT-CLAR model and its processor, saved like a real one."""
-    import torch
-
-    from mtclar_hf import MTCLARImageProcessor, MTCLARModel
-    from mtclar_hf.testing_utils import tiny_config
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny_model")
-    MTCLARModel(tiny_config()).save_pretrained(path)
-    MTCLARImageProcessor(resize_size=72, crop_size=64).save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="session")
 def good_frames():
     """12 SynthAffect face frames, 64 px (already face crops: label them with --no-detect)."""
     from mtclar_hf.data.synth import render_clip
