@@ -9,6 +9,7 @@ which is atomic on POSIX file systems.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -98,3 +99,22 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def read_json_object(path: str | os.PathLike, missing: str | None = "file not found") -> dict | None:
+    """A JSON object from `path`; a one-line `InputFileError` if it is not valid JSON or not an object.
+
+    A missing file raises with the problem `missing`, or returns None when `missing` is None (optional files).
+    """
+    path = Path(path)
+    if not path.is_file():
+        if missing is None:
+            return None
+        raise InputFileError(path, missing)
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputFileError(path, f"not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise InputFileError(path, "expected a JSON object")
+    return value

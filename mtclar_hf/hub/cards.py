@@ -15,13 +15,13 @@ card's ``model-index`` (machine-readable, parsed back by ``ModelCard.load``) and
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputFileError
+from ..io_utils import read_json_object
 
 TEMPLATE_NAMES = {"model": "modelcard_template.md", "dataset": "datasetcard_template.md"}
 
@@ -120,16 +120,7 @@ def _finite_metrics(values: dict) -> dict[str, float]:
 
 
 def read_metrics(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "metrics file not found")
-    try:
-        metrics = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputFileError(path, f"not valid JSON: {err}") from None
-    if not isinstance(metrics, dict):
-        raise InputFileError(path, "expected a JSON object of metrics")
-    return metrics
+    return read_json_object(path, missing="metrics file not found")
 
 
 def _labelling_groups(section: dict, source: str, modes_in_index, dataset_name: str, dataset_type: str) -> list[ResultGroup]:
@@ -308,13 +299,8 @@ def _parameter_count(model_dir: Path) -> int | None:
 
 
 def _read_json(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputFileError(path, f"not valid JSON: {err}") from None
-    return value if isinstance(value, dict) else None
+    """An optional JSON object file of the model folder (None when absent)."""
+    return read_json_object(path, missing=None)
 
 
 def training_data_name(training_config: dict | None) -> str | None:

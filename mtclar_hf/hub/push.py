@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, InputFileError, UnsafeModelError
-from ..io_utils import atomic_directory
+from ..io_utils import atomic_directory, read_json_object
 
 # Pickle-based formats: loading them can run arbitrary code, so they never go into (or come from) a repo.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -57,15 +57,7 @@ def refuse_pickle_files(folder: Path) -> None:
 
 
 def _load_json(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise InputFileError(path, f"missing ({what})")
-    try:
-        value = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputFileError(path, f"not valid JSON: {err}") from None
-    if not isinstance(value, dict):
-        raise InputFileError(path, "expected a JSON object")
-    return value
+    return read_json_object(path, missing=f"missing ({what})")
 
 
 def _check_auto_map(folder: Path, path: Path, auto_map: dict, required: tuple[str, ...]) -> None:
