@@ -47,7 +47,9 @@ def load_model_and_processor(model_path, device=None):
     elif looks_like_a_path(str(model_path)):
         raise InputFileError(model_path, "model folder not found")
     try:
-        model = AutoModel.from_pretrained(str(model_path))
+        model = AutoModel.from_pretrained(str(model_path))  # checks the weights against config.json first
+    except MTCLARError:
+        raise
     except (OSError, ValueError, RuntimeError) as err:
         raise InputFileError(model_path, f"cannot load the model: {str(err).splitlines()[0]}") from None
     if not hasattr(model, "compare") or not hasattr(model, "embed"):
@@ -75,19 +77,17 @@ def looks_like_a_path(name: str) -> bool:
 
 
 def check_local_model(folder: Path) -> None:
-    """Refuse a local folder that is not an MT-CLAR pair model with safetensors weights matching its config.
+    """Refuse a local folder that is not an MT-CLAR pair model (e.g. MT-CLAR+SL) before loading it.
 
-    Checked before transformers sees the folder: it would re-initialise mismatched tensors (or print a
-    long report and raise), and pickle weights must never reach a loader.
+    Its weights are checked against its config.json by `MTCLARModel.from_pretrained` itself.
     """
-    from ..hub.push import check_model_weights, folder_architecture
+    from ..hub.push import folder_architecture
 
     if not folder.is_dir() or not (folder / "config.json").is_file():
         raise InputFileError(folder, "not a saved model folder (no config.json)")
     architecture = folder_architecture(folder)
     if architecture != "MTCLARModel":
         raise ConfigError(f"{folder}: {architecture} is not an MT-CLAR pair model (MTCLARModel); label with a pair model")
-    check_model_weights(folder, architecture)
 
 
 def make_labeler(args, model, processor):
