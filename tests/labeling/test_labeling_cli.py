@@ -12,6 +12,11 @@ from mtclar_hf.cli import main
 COLUMNS = ["frame", "timestamp", "valence", "arousal", "face_found", "is_support", "box_x", "box_y", "box_w", "box_h"]
 
 
+def cli(*args) -> int:
+    """`mtclar ARGS...` in this process, as a user types it (paths and numbers as text)."""
+    return main([str(arg) for arg in args])
+
+
 def write_support(path, rows):
     path.write_text("frame,valence,arousal\n" + "".join(f"{f},{v},{a}\n" for f, v, a in rows))
     return path
@@ -24,23 +29,21 @@ def leftovers(folder):
 def test_label_video_csv_and_plot(tmp_path, tiny_model_dir, face_video):
     support = write_support(tmp_path / "support.csv", [(0, 0.5, -0.25), (30, -0.5, 0.75)])
     out, plot = tmp_path / "out" / "labels.csv", tmp_path / "out" / "labels.png"
-    code = main(
-        [
-            "label",
-            str(face_video),
-            "--model",
-            str(tiny_model_dir),
-            "--support",
-            str(support),
-            "--out",
-            str(out),
-            "--no-detect",
-            "--anchor",
-            "fused",
-            "--plot",
-            str(plot),
-            "--quiet",
-        ]
+    code = cli(
+        "label",
+        face_video,
+        "--model",
+        tiny_model_dir,
+        "--support",
+        support,
+        "--out",
+        out,
+        "--no-detect",
+        "--anchor",
+        "fused",
+        "--plot",
+        plot,
+        "--quiet",
     )
     assert code == 0
     table = pd.read_csv(out)
@@ -58,19 +61,8 @@ def test_label_other_formats(tmp_path, tiny_model_dir, face_video, suffix):
     support = write_support(tmp_path / "support.csv", [(0, 0.1, 0.2)])
     out = tmp_path / f"labels{suffix}"
     assert (
-        main(
-            [
-                "label",
-                str(face_video),
-                "--model",
-                str(tiny_model_dir),
-                "--support",
-                str(support),
-                "--out",
-                str(out),
-                "--no-detect",
-                "--quiet",
-            ]
+        cli(
+            "label", face_video, "--model", tiny_model_dir, "--support", support, "--out", out, "--no-detect", "--quiet"
         )
         == 0
     )
@@ -82,42 +74,24 @@ def test_label_errors_are_one_line_and_leave_old_output(tmp_path, tiny_model_dir
     out = tmp_path / "labels.csv"
     out.write_text("old\n")
     bad = write_support(tmp_path / "support.csv", [(500, 0.1, 0.2)])
-    code = main(
-        [
-            "label",
-            str(face_video),
-            "--model",
-            str(tiny_model_dir),
-            "--support",
-            str(bad),
-            "--out",
-            str(out),
-            "--no-detect",
-            "--quiet",
-        ]
-    )
+    code = cli("label", face_video, "--model", tiny_model_dir, "--support", bad, "--out", out, "--no-detect", "--quiet")
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and "past the last frame" in err[-1] and err[-1].startswith("mtclar label: error:")
     assert out.read_text() == "old\n" and leftovers(tmp_path) == []
-    assert (
-        main(["label", str(face_video), "--model", str(tmp_path / "nope"), "--support", str(bad), "--out", str(out)])
-        == 1
-    )
-    assert main(["label", str(face_video), "--model", str(tiny_model_dir), "--out", str(out)]) == 1  # no support given
+    assert cli("label", face_video, "--model", tmp_path / "nope", "--support", bad, "--out", out) == 1
+    assert cli("label", face_video, "--model", tiny_model_dir, "--out", out) == 1  # no support given
     good = write_support(tmp_path / "good.csv", [(0, 0.1, 0.2)])
     assert (
-        main(
-            [
-                "label",
-                str(face_video),
-                "--model",
-                str(tiny_model_dir),
-                "--support",
-                str(good),
-                "--out",
-                str(tmp_path / "x.txt"),
-                "--no-detect",
-            ]
+        cli(
+            "label",
+            face_video,
+            "--model",
+            tiny_model_dir,
+            "--support",
+            good,
+            "--out",
+            tmp_path / "x.txt",
+            "--no-detect",
         )
         == 1
     )
@@ -127,24 +101,22 @@ def test_label_errors_are_one_line_and_leave_old_output(tmp_path, tiny_model_dir
 def test_label_frame_folder_with_strategy(tmp_path, tiny_model_dir, afew_raw):
     out = tmp_path / "clip.csv"
     clip = afew_raw / "001"
-    code = main(
-        [
-            "label",
-            str(clip),
-            "--model",
-            str(tiny_model_dir),
-            "--labels",
-            str(clip / "001.json"),
-            "--strategy",
-            "every-k",
-            "--k",
-            "10",
-            "--anchor",
-            "weighted",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
+    code = cli(
+        "label",
+        clip,
+        "--model",
+        tiny_model_dir,
+        "--labels",
+        clip / "001.json",
+        "--strategy",
+        "every-k",
+        "--k",
+        "10",
+        "--anchor",
+        "weighted",
+        "--out",
+        out,
+        "--quiet",
     )
     assert code == 0
     table = pd.read_csv(out, dtype={"frame_name": str})
@@ -158,40 +130,23 @@ def test_label_frame_folder_with_strategy(tmp_path, tiny_model_dir, afew_raw):
     video_only = tmp_path / "frames"
     shutil.copytree(clip, video_only)
     (video_only / "001.json").unlink()
-    assert (
-        main(
-            [
-                "label",
-                str(video_only),
-                "--model",
-                str(tiny_model_dir),
-                "--strategy",
-                "first",
-                "--out",
-                str(out),
-                "--no-detect",
-            ]
-        )
-        == 1
-    )
+    assert cli("label", video_only, "--model", tiny_model_dir, "--strategy", "first", "--out", out, "--no-detect") == 1
 
 
 def test_suggest_then_label(tmp_path, tiny_model_dir, face_video, capsys):
     template = tmp_path / "suggested.csv"
     assert (
-        main(
-            [
-                "suggest",
-                str(face_video),
-                "--model",
-                str(tiny_model_dir),
-                "--budget",
-                "0.06",
-                "--out",
-                str(template),
-                "--no-detect",
-                "--quiet",
-            ]
+        cli(
+            "suggest",
+            face_video,
+            "--model",
+            tiny_model_dir,
+            "--budget",
+            "0.06",
+            "--out",
+            template,
+            "--no-detect",
+            "--quiet",
         )
         == 0
     )
@@ -200,39 +155,22 @@ def test_suggest_then_label(tmp_path, tiny_model_dir, face_video, capsys):
     assert len(table) == 4 and table["rank"].tolist() == [1, 2, 3, 4] and table.frame[0] == 0 and table.frame.is_unique
     out = tmp_path / "labels.csv"
     # unfilled labels are refused, naming the frame
-    assert (
-        main(
-            [
-                "label",
-                str(face_video),
-                "--model",
-                str(tiny_model_dir),
-                "--support",
-                str(template),
-                "--out",
-                str(out),
-                "--no-detect",
-            ]
-        )
-        == 1
-    )
+    assert cli("label", face_video, "--model", tiny_model_dir, "--support", template, "--out", out, "--no-detect") == 1
     assert "empty" in capsys.readouterr().err
     table["valence"], table["arousal"] = 0.25, -0.25
     table.to_csv(template, index=False)
     assert (
-        main(
-            [
-                "label",
-                str(face_video),
-                "--model",
-                str(tiny_model_dir),
-                "--support",
-                str(template),
-                "--out",
-                str(out),
-                "--no-detect",
-                "--quiet",
-            ]
+        cli(
+            "label",
+            face_video,
+            "--model",
+            tiny_model_dir,
+            "--support",
+            template,
+            "--out",
+            out,
+            "--no-detect",
+            "--quiet",
         )
         == 0
     )
@@ -251,23 +189,21 @@ def test_batch_of_videos(tmp_path, tiny_model_dir, face_video, capsys):
     for name in ("a", "b", "c"):
         write_support(supports / f"{name}.csv", [(0, 0.2, 0.3)])
     out = tmp_path / "labels"
-    code = main(
-        [
-            "label",
-            str(videos),
-            "--model",
-            str(tiny_model_dir),
-            "--support",
-            str(supports),
-            "--out",
-            str(out),
-            "--format",
-            "parquet",
-            "--no-detect",
-            "--quiet",
-            "--device",
-            "cpu",
-        ]
+    code = cli(
+        "label",
+        videos,
+        "--model",
+        tiny_model_dir,
+        "--support",
+        supports,
+        "--out",
+        out,
+        "--format",
+        "parquet",
+        "--no-detect",
+        "--quiet",
+        "--device",
+        "cpu",
     )
     assert code == 1  # c.mp4 failed, said so, and did not stop the others
     assert "c.mp4" in capsys.readouterr().err
@@ -277,23 +213,21 @@ def test_batch_of_videos(tmp_path, tiny_model_dir, face_video, capsys):
 
 def test_evaluate_raw_and_prepared(tmp_path, tiny_model_dir, afew_raw):
     out = tmp_path / "metrics.json"
-    code = main(
-        [
-            "evaluate",
-            "--model",
-            str(tiny_model_dir),
-            "--afew-va",
-            str(afew_raw),
-            "--k",
-            "5",
-            "--anchor",
-            "latest",
-            "fused",
-            "mean",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
+    code = cli(
+        "evaluate",
+        "--model",
+        tiny_model_dir,
+        "--afew-va",
+        afew_raw,
+        "--k",
+        "5",
+        "--anchor",
+        "latest",
+        "fused",
+        "mean",
+        "--out",
+        out,
+        "--quiet",
     )
     assert code == 0
     report = json.loads(out.read_text())
@@ -314,23 +248,21 @@ def test_evaluate_raw_and_prepared(tmp_path, tiny_model_dir, afew_raw):
     prepare_afew_va(afew_raw, prepared, folds=2)
     out2 = tmp_path / "metrics2.json"
     assert (
-        main(
-            [
-                "evaluate",
-                "--model",
-                str(tiny_model_dir),
-                "--afew-va",
-                str(prepared),
-                "--k",
-                "5",
-                "--anchor",
-                "latest",
-                "fused",
-                "mean",
-                "--out",
-                str(out2),
-                "--quiet",
-            ]
+        cli(
+            "evaluate",
+            "--model",
+            tiny_model_dir,
+            "--afew-va",
+            prepared,
+            "--k",
+            "5",
+            "--anchor",
+            "latest",
+            "fused",
+            "mean",
+            "--out",
+            out2,
+            "--quiet",
         )
         == 0
     )
@@ -370,18 +302,16 @@ def test_label_real_face_video(tmp_path, tiny_model_dir, real_faces_dir):
     support = write_support(tmp_path / "support.csv", [(0, 0.4, 0.1), (40, -0.2, 0.3)])
     out = tmp_path / "single.csv"
     assert (
-        main(
-            [
-                "label",
-                str(real_faces_dir / "single_face.mp4"),
-                "--model",
-                str(tiny_model_dir),
-                "--support",
-                str(support),
-                "--out",
-                str(out),
-                "--quiet",
-            ]
+        cli(
+            "label",
+            real_faces_dir / "single_face.mp4",
+            "--model",
+            tiny_model_dir,
+            "--support",
+            support,
+            "--out",
+            out,
+            "--quiet",
         )
         == 0
     )
@@ -396,18 +326,16 @@ def test_label_video_without_faces(tmp_path, tiny_model_dir, real_faces_dir, cap
     support = write_support(tmp_path / "support.csv", [(0, 0.4, 0.1)])
     out = tmp_path / "none.csv"
     with caplog.at_level("WARNING"):
-        code = main(
-            [
-                "label",
-                str(real_faces_dir / "no_face.mp4"),
-                "--model",
-                str(tiny_model_dir),
-                "--support",
-                str(support),
-                "--out",
-                str(out),
-                "--quiet",
-            ]
+        code = cli(
+            "label",
+            real_faces_dir / "no_face.mp4",
+            "--model",
+            tiny_model_dir,
+            "--support",
+            support,
+            "--out",
+            out,
+            "--quiet",
         )
     assert code == 0 and "no face found" in caplog.text
     table = pd.read_csv(out)
@@ -501,42 +429,13 @@ def test_evaluate_and_label_on_synthaffect(tmp_path, tiny_model_dir):
     afew = tmp_path / "synth" / "afew_va"
     out = tmp_path / "metrics.json"
     assert (
-        main(
-            [
-                "evaluate",
-                "--model",
-                str(tiny_model_dir),
-                "--afew-va",
-                str(afew),
-                "--anchor",
-                "fused",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
+        cli("evaluate", "--model", tiny_model_dir, "--afew-va", afew, "--anchor", "fused", "--out", out, "--quiet") == 0
     )
     same = json.loads(out.read_text())["same_video"]
     assert same["num_videos"] == 2 and same["support_fraction"] == pytest.approx(6 / 82)  # frames 0, 20, 40 of each
     assert set(same["pooled"]) == {"fused", "hold", "interpolate"}
     clip = sorted(p for p in afew.iterdir() if p.is_dir())[0]
     labels = tmp_path / "clip.csv"
-    assert (
-        main(
-            [
-                "label",
-                str(clip),
-                "--model",
-                str(tiny_model_dir),
-                "--strategy",
-                "every-k",
-                "--out",
-                str(labels),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert cli("label", clip, "--model", tiny_model_dir, "--strategy", "every-k", "--out", labels, "--quiet") == 0
     table = pd.read_csv(labels)
     assert len(table) == 41 and table.is_support.sum() == 3 and table.valence.notna().all()
