@@ -38,3 +38,13 @@ def tiny_model_dir(tmp_path_factory):
     MTCLARModel(tiny_config()).save_pretrained(path)
     MTCLARImageProcessor(resize_size=72, crop_size=64).save_pretrained(path)
     return path
+
+
+# The learning test (a whole quickstart, ~6 minutes) runs first: pytest-xdist hands out tests in
+# collection order, so it starts at once on one worker while the other worker runs everything else,
+# instead of starting halfway through and finishing alone.
+LONGEST_FIRST = ("tests/training/test_learning.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))

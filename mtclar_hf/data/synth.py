@@ -66,7 +66,7 @@ IMAGES_PER_SUBDIR = 500
 JPEG_QUALITY = 92
 DEFAULT_FPS = 25.0
 # Bumped whenever rendering changes what is written, so cached renders (training's outputs/cache) are redone.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 # Seed streams: each kind of random draw has its own stream so adding clips never changes images.
 _IMAGE_STREAM, _CLIP_STREAM, _IDENTITY_STREAM = 1, 2, 3
 
@@ -264,7 +264,12 @@ class IdentitySplit:
 
 
 def split_identities(num_identities: int, num_clips: int) -> IdentitySplit:
-    """Disjoint identity indices: ~20% (at least one per clip, up to half) for clips, 15% validation, rest train."""
+    """Disjoint identity indices: ~20% (at least one per clip, up to half) for clips, 15% validation, rest train.
+
+    Clips take the first indices, so the held-out clips stay the same people whatever `num_identities` is
+    (as long as it leaves one identity per clip): recipes with more or fewer training people are then
+    compared on the same clips.
+    """
     if num_identities < 3:
         raise ConfigError(
             f"num_identities must be at least 3 (train, validation and clips need their own), got {num_identities}"
@@ -275,7 +280,7 @@ def split_identities(num_identities: int, num_clips: int) -> IdentitySplit:
     if num_train < 1:
         raise ConfigError(f"num_identities={num_identities} leaves no training identity")
     ids = list(range(num_identities))
-    return IdentitySplit(ids[:num_train], ids[num_train : num_train + num_val], ids[num_train + num_val :])
+    return IdentitySplit(ids[num_clip_ids + num_val :], ids[num_clip_ids : num_clip_ids + num_val], ids[:num_clip_ids])
 
 
 def identity_name(index: int) -> str:

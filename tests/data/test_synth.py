@@ -16,6 +16,7 @@ from mtclar_hf.data.synth import (
     iter_clip,
     main,
     render_clip,
+    split_identities,
     write_synthaffect,
 )
 from mtclar_hf.data.synth_render import Pose, Scene, expression_for, render_face, sample_identity
@@ -117,6 +118,14 @@ def test_identities_disjoint_between_train_validation_and_clips(small_set):
     assert not (splits["training.csv"] | splits["validation.csv"]) & clip_actors
     assert summary["identities"] == {"train": 5, "validation": 1, "clips": len(clip_actors)}
     assert len(identity_of) == 28
+
+
+@pytest.mark.parametrize("num_identities", [40, 60, 300])
+def test_held_out_clip_people_do_not_depend_on_the_number_of_identities(num_identities):
+    split = split_identities(num_identities, num_clips=8)
+    assert split.clips == list(range(8))  # the same 8 people, so recipes are compared on the same clips
+    assert sorted(split.clips + split.validation + split.train) == list(range(num_identities))
+    assert len(split.validation) == round(0.15 * num_identities)
 
 
 def test_synthetic_data_flows_through_the_prepare_loaders(small_set):

@@ -1,17 +1,17 @@
 """The learning test: the shipped quick recipe, run as a user runs it, must really learn.
 
 `mtclar quickstart` trains `configs/synth_quick.yaml` (a few minutes of CPU) and labels clips of people
-never seen in training. Thresholds are set from measurement with a margin (2-core CPU: see the README
-"Results"), not from hope. Runs differ by a few hundredths with the number of torch threads (a pytest
-worker vs the command line), so the margins are wider than that:
+never seen in training. The labelling thresholds are issue 9's targets; the others are set from
+measurement with a margin (2-core CPU: see the README "Results"). Runs differ by a few hundredths with
+the number of torch threads (a pytest worker vs the command line), so the margins are wider than that:
 
 | measured                                         | untrained | trained (README) | asserted   |
 |--------------------------------------------------|-----------|------------------|------------|
-| similarity accuracy, held-out identities         | ~0.50     | 0.64             | >= 0.57    |
-| valence / arousal difference CCC, held-out ids   | ~0.0      | 0.74 / 0.80      | >= 0.55    |
-| labelling CCC from the first frame alone         | hold <0.3 | 0.59-0.62 / 0.69 | >= 0.50    |
-| labelling CCC, support every 50th frame (~2%)    | interp 0.6| 0.82 / 0.88      | >= 0.72    |
-| best mode vs interpolate at every 16th (~6%)     |           | 0.92 vs 0.89     | >= interp. |
+| similarity accuracy, held-out identities         | ~0.50     | 0.73             | >= 0.62    |
+| valence / arousal difference CCC, held-out ids   | ~0.0      | 0.78 / 0.87      | >= 0.65    |
+| labelling CCC from the first frame alone         | hold 0.08 / 0.39 | 0.72 / 0.89 | >= 0.65 |
+| labelling CCC, support every 50th frame (~2%)    | interp 0.60 / 0.63 | 0.87 / 0.93 | >= 0.80 |
+| best mode vs interpolate at every 16th (~6%)     |           | 0.94 / 0.95 vs 0.86 / 0.87 | >= interp. |
 """
 
 import json
@@ -47,23 +47,23 @@ def quickstart_run(tmp_path_factory):
 def test_training_beats_the_untrained_model_on_held_out_identities(quickstart_run):
     untrained, trained = quickstart_run["untrained"], quickstart_run["trained"]
     assert untrained["similarity_accuracy"] < 0.55 and untrained["valence_diff_ccc"] < 0.2
-    assert trained["similarity_accuracy"] >= 0.57
+    assert trained["similarity_accuracy"] >= 0.62
     assert trained["similarity_accuracy"] >= untrained["similarity_accuracy"] + 0.05
-    assert trained["valence_diff_ccc"] >= 0.55 and trained["arousal_diff_ccc"] >= 0.55
+    assert trained["valence_diff_ccc"] >= 0.65 and trained["arousal_diff_ccc"] >= 0.65
 
 
 def test_labelling_from_the_first_frame_beats_hold(quickstart_run):
     section = quickstart_run["labelling"]["first frame only"]
     best = ccc_pair(section, best_model_mode(section))
     hold = ccc_pair(section, "hold")
-    assert min(best) >= 0.50, best
+    assert min(best) >= 0.65, best
     assert all(b >= h + 0.2 for b, h in zip(best, hold)), (best, hold)
 
 
 def test_labelling_from_sparse_support_beats_interpolation(quickstart_run):
     section = quickstart_run["labelling"]["every 50th frame"]
     best = ccc_pair(section, best_model_mode(section))
-    assert min(best) >= 0.72, best
+    assert min(best) >= 0.80, best
     assert all(b > i for b, i in zip(best, ccc_pair(section, "interpolate"))), best
 
 
