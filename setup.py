@@ -29,6 +29,10 @@ setup(
         "gradio>=6.0,<7",
         "av>=14",
         "opencv-python-headless>=4.8,<5",
+        # Faces without landmarks (a user's video): dlib's HOG detector and 68-point shape predictor, whose model
+        # file ships in face-recognition-models (CC0 package; the model's 300-W training data: docs/FACES.md).
+        "dlib-bin>=19.24",
+        "face-recognition-models>=0.3",
         "numpy>=1.26",
         "pillow>=10",
         "pyyaml>=6",

@@ -6,7 +6,7 @@
 
 Figures (frames per second of video unless said otherwise):
 
-* stages alone: ``decode`` (PyAV, the whole clip), ``faces`` (OpenCV detection + tracking + face crop,
+* stages alone: ``decode`` (PyAV, the whole clip), ``faces`` (detection + tracking + 68 landmarks + face crop,
   the labeller's face stage with its worker threads, on ``--stage-frames`` frames held in memory) and
   ``encoder`` (batched `embed` on those crops);
 * ``end_to_end``: `FewShotVideoLabeler.encode` + `label` on the whole clip (the three stages overlapped),
@@ -132,7 +132,7 @@ def load_parts(tiny: bool, model_dir: str | None, device: str):
     return model.to(device).eval(), processor
 
 
-def make_labeler(model, processor, args, detector="opencv"):
+def make_labeler(model, processor, args, detector="hog"):
     from mtclar_hf.labeling import FewShotVideoLabeler
 
     return FewShotVideoLabeler(
@@ -186,6 +186,34 @@ def face_stage(labeler, frames: list) -> tuple[dict, list]:
         "face_found_fraction": found / count,
         "workers": labeler.face_workers,
     }, records
+
+
+def boxes_only_stage(labeler, frames: list) -> dict:
+    """The face stage as it was before landmarks: Haar boxes on the worker threads, tracked, cropped around
+    the detector's box. The reference the landmark face stage is measured against in the same run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mtclar_hf.labeling.faces import FaceTracker, OpenCVCascadeDetector, opencv_threads
+
+    detector = OpenCVCascadeDetector()
+    crop = labeler.image_processor.preprocess_arrays
+    with opencv_threads(1), ThreadPoolExecutor(labeler.face_workers) as pool:
+        list(pool.map(detector.detect, [f.image for f in frames[: labeler.batch_size]]))  # warm-up
+        with Timer() as timer:
+            tracker = FaceTracker(smoothing=0.5)
+            boxes = [tracker.update(d) for d in pool.map(detector.detect, [f.image for f in frames])]
+            found = [(f.image, b) for f, b in zip(frames, boxes) if b is not None]
+            list(pool.map(lambda item: crop([item[0]], [item[1]]), found))
+    return {"frames": len(frames), "fps": len(frames) / timer.seconds, "face_found_fraction": len(found) / len(frames)}
+
+
+def detector_comparison(model, processor, args, frames: list) -> dict:
+    """Each detector's whole face stage (boxes -> 68 landmarks -> crop) beside the boxes-only Haar stage."""
+    result = {"haar boxes only (no landmarks)": boxes_only_stage(make_labeler(model, processor, args, "haar"), frames)}
+    for name in ("hog", "haar"):
+        stage, _ = face_stage(make_labeler(model, processor, args, name), frames)
+        result[f"{name} + 68 landmarks"] = stage
+    return result
 
 
 def encoder_stage(labeler, crops: list[np.ndarray]) -> dict:
@@ -299,7 +327,7 @@ def memory_child(args) -> int:
     """In a fresh process: label one clip and print its peak RSS (and the RSS before labelling) as JSON."""
     device = resolve_device(args.device)
     model, processor = load_parts(args.memory_model == "tiny", None, device)
-    detector = None if args.memory_detector == "none" else "opencv"
+    detector = None if args.memory_detector == "none" else args.memory_detector
     labeler = make_labeler(model, processor, args, detector=detector)
     setup_rss = current_rss_mb()
     if device.startswith("cuda"):
@@ -371,6 +399,7 @@ def run(args) -> dict:
         decode = decode_stage(clip)
         frames = first_frames(clip, args.stage_frames)
         faces, records = face_stage(labeler, frames)
+        detectors = detector_comparison(model, processor, args, frames)
         crops = [r.pixels for r in records if r.pixels is not None]
         encoder = encoder_stage(labeler, crops)
         if device.startswith("cuda"):
@@ -399,6 +428,7 @@ def run(args) -> dict:
             "clip_make_seconds": make_timer.seconds,
         },
         "stages": {"decode": decode, "faces": faces, "encoder": encoder},
+        "face_stage_by_detector": detectors,
         "slowest_stage": slowest,
         "end_to_end": e2e,
         "anchors": anchors,
@@ -428,6 +458,13 @@ def report(result: dict) -> None:
             ("encoder fps", stages["encoder"]["fps"], f"batch {result['settings']['batch_size']}"),
             ("end-to-end fps", e2e["fps"], f"{e2e['frames']} frames, slowest stage: {result['slowest_stage']}"),
             ("end-to-end busy s", "", json.dumps(e2e["profile_seconds"])),
+        ],
+    )
+    print_table(
+        f"Face stage by detector ({stages['faces']['frames']} frames, {stages['faces']['workers']} workers)",
+        [
+            (f"{name} fps", row["fps"], f"face found in {row['face_found_fraction']:.0%} of frames")
+            for name, row in result["face_stage_by_detector"].items()
         ],
     )
     rows = []
@@ -466,8 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=None, help="best of N for the anchor timings")
     parser.add_argument("--memory-model", choices=("tiny", "default"), default=None,
                         help="model of the 1x/10x memory runs (default: tiny on the CPU, default on a GPU)")
-    parser.add_argument("--memory-detector", choices=("none", "opencv"), default=None,
-                        help="face detector of the memory runs (default: none on the CPU, opencv on a GPU)")
+    parser.add_argument("--memory-detector", choices=("none", "hog", "haar"), default=None,
+                        help="face detector of the memory runs (default: none on the CPU, hog on a GPU)")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     return parser
@@ -482,7 +519,7 @@ def fill_defaults(args) -> None:
         "queries": 2 if args.quick else 8,
         "repeats": 1 if args.quick else 2,
         "memory_model": "default" if on_gpu and not args.quick else "tiny",
-        "memory_detector": "opencv" if on_gpu else "none",
+        "memory_detector": "hog" if on_gpu else "none",
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:

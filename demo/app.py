@@ -47,6 +47,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from mtclar_hf.errors import InputFileError, LabelError, MTCLARError  # noqa: E402
 from mtclar_hf.io_utils import atomic_path  # noqa: E402
+from mtclar_hf.labeling.faces import DEFAULT_DETECTOR  # noqa: E402
 
 # gradio 6.31's queue code trips a pandas 3 deprecation warning on every event; it is harmless.
 with contextlib.suppress(AttributeError):
@@ -248,12 +249,11 @@ def tracked_face_crops(clip, size: int) -> np.ndarray:
     """
     from PIL import Image
 
-    from mtclar_hf.data.affectnet import landmark_boxes
-    from mtclar_hf.image_processing_mtclar import MTCLARImageProcessor, square_crop_region
+    from mtclar_hf.image_processing_mtclar import MTCLARImageProcessor, landmark_boxes, square_crop_region
 
     margin = MTCLARImageProcessor.face_margin
     crops = []
-    for frame, box in zip(clip.frames, landmark_boxes(clip.landmarks.reshape(len(clip.frames), -1))):
+    for frame, box in zip(clip.frames, landmark_boxes(clip.landmarks)):
         left, top, side = square_crop_region(box, margin)
         crop = Image.fromarray(frame).crop((left, top, left + side, top + side))  # zero-padded outside
         crops.append(np.asarray(crop.resize((size, size), Image.BILINEAR)))
@@ -410,7 +410,7 @@ class LabellingDemo:
         model, processor = self.load_model(model_name, report)
         example = self.example_for(path)
         # SynthAffect faces are drawn, so a face detector may miss them: example clips are face crops.
-        detector = None if crops or example is not None else "opencv"
+        detector = None if crops or example is not None else DEFAULT_DETECTOR
         labeler = FewShotVideoLabeler(model, processor, detector=detector, batch_size=32)
         collector = PreviewCollector(report, count_frames(path))
         try:
@@ -614,7 +614,12 @@ class LabellingDemo:
             with gr.Row():
                 with gr.Column(scale=1):
                     video = gr.Video(label="Face video", sources=["upload"], elem_id="video", height=240)
-                    crops = gr.Checkbox(label="frames are already face crops (no face detection)", value=False, elem_id="crops")
+                    crops = gr.Checkbox(
+                        label="frames are already face crops, cut around the 68 landmarks with the model's margin "
+                        "(no face detection)",
+                        value=False,
+                        elem_id="crops",
+                    )
                     model_name = gr.Textbox(label="Model (folder or cached Hub id)", value=self.default_model, elem_id="model")
                     gr.Examples(
                         examples=[[str(e.path), True] for e in self.examples],

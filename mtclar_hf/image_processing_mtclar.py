@@ -9,7 +9,13 @@ dispatches to a backend.
 
 The eval transform is the reference one (MT-CLAR authors: resize 288 -> centre crop 256, RGB in [0, 1], no
 mean/std). With a face box, the square region around the enlarged box is cut out first (zeros outside the
-image). Crop, padding, resize and centre crop are folded into one separable resampling per axis, computed
+image).
+
+The face crop is part of the model: one convention, `LANDMARK_BOX`, is produced by every path of the
+project (prepared datasets, frame folders, raw video): the tight box of the 68 iBUG landmarks, made square
+and grown by `face_margin` on each side. Other boxes (a detector's, AffectNet's `face_*` columns) only
+seed a landmark predictor. `face_box_source` records which boxes the model was trained on, so labelling
+can warn when it crops differently. Crop, padding, resize and centre crop are folded into one separable resampling per axis, computed
 straight from the source pixels: no padded copy is made, and only the output pixels that survive the centre
 crop are computed. Resampling is Pillow's antialiased bilinear filter (what torchvision's `Resize` applies to
 PIL images), so downscaling large faces does not alias.
@@ -35,6 +41,9 @@ IMAGENET_STD = [0.229, 0.224, 0.225]
 # typically a 0..255 image stored as float (EmoNet users hit exactly this: emonet#16).
 FLOAT_RANGE_TOLERANCE = 1e-3
 PIL_MODES_AS_ARRAY = ("RGB", "L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+NUM_LANDMARK_POINTS = 68
+LANDMARK_BOX = "landmarks68"  # boxes around the 68 iBUG landmarks: the crop every path of the project makes
+UNKNOWN_BOX_SOURCE = "unknown"  # folders saved before the source was recorded
 
 
 class MTCLARImageProcessorKwargs(TypedDict, total=False):
@@ -47,6 +56,7 @@ class MTCLARImageProcessorKwargs(TypedDict, total=False):
     image_mean: list[float]
     image_std: list[float]
     resample: int
+    face_box_source: str
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -171,6 +181,24 @@ def square_crop_region(box, margin: float) -> tuple[int, int, int]:
     left = math.floor(x + w / 2.0 - side / 2.0 + 0.5)
     top = math.floor(y + h / 2.0 - side / 2.0 + 0.5)
     return left, top, max(1, math.floor(side + 0.5))
+
+
+def landmark_boxes(landmarks) -> np.ndarray:
+    """68-point landmarks -> tight (x, y, w, h) boxes, the boxes of the `LANDMARK_BOX` crop.
+
+    Takes (68, 2), (N, 68, 2) or (N, 136) points; returns (N, 4) float64. Non-finite points are ignored; a
+    face with fewer than two finite points, or a box under one pixel wide or tall, gets a NaN row.
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    points = points.reshape(1 if points.ndim == 2 and points.shape[-1] == 2 else len(points), NUM_LANDMARK_POINTS, 2)
+    finite = np.isfinite(points).all(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        low = np.where(finite, points, np.inf).min(axis=1)
+        high = np.where(finite, points, -np.inf).max(axis=1)
+    boxes = np.concatenate([low, high - low], axis=1)
+    usable = (finite.sum(axis=(1, 2)) >= 2) & (boxes[:, 2] >= 1) & (boxes[:, 3] >= 1)
+    boxes[~usable] = np.nan
+    return boxes
 
 
 def bilinear_taps(in_size: int, out_size: int, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -304,6 +332,10 @@ class MTCLARImageProcessor(BaseImageProcessor):
             Used only when `do_normalize` is set (for encoders pretrained with ImageNet normalisation).
         resample (`int`, *optional*, defaults to 2 = `PIL.Image.Resampling.BILINEAR`):
             Resampling filter; only antialiased bilinear is implemented.
+        face_box_source (`str`, *optional*, defaults to `"unknown"`):
+            Where the face boxes of the model's training images came from: `"landmarks68"` (the project's
+            convention), another source name (e.g. `"affectnet_face_box"`), or `"unknown"`. Training sets it
+            from the prepared dataset; the labeller warns when it differs from the boxes it crops with.
 
     Alpha channels (RGBA, LA, PA, 4-channel arrays) are dropped, never composited: a transparent pixel keeps
     whatever colour it stores. 16-bit images (uint16, PIL "I;16"/"I") are divided by 65535; CMYK, palette and
@@ -320,6 +352,7 @@ class MTCLARImageProcessor(BaseImageProcessor):
     image_mean = IMAGENET_MEAN
     image_std = IMAGENET_STD
     resample = BILINEAR
+    face_box_source = UNKNOWN_BOX_SOURCE
 
     def __init__(
         self,
@@ -330,6 +363,7 @@ class MTCLARImageProcessor(BaseImageProcessor):
         image_mean: list[float] | None = None,
         image_std: list[float] | None = None,
         resample: int = BILINEAR,
+        face_box_source: str = UNKNOWN_BOX_SOURCE,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -340,6 +374,7 @@ class MTCLARImageProcessor(BaseImageProcessor):
         self.image_mean = [float(v) for v in (IMAGENET_MEAN if image_mean is None else image_mean)]
         self.image_std = [float(v) for v in (IMAGENET_STD if image_std is None else image_std)]
         self.resample = int(resample)
+        self.face_box_source = str(face_box_source)
         self._check_settings(self.__dict__)
 
     @staticmethod
@@ -367,7 +402,9 @@ class MTCLARImageProcessor(BaseImageProcessor):
         self._check_settings(settings)
         return settings
 
-    def preprocess(self, images, face_boxes=None, return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
+    def preprocess(
+        self, images, face_boxes=None, landmarks=None, return_tensors: str | None = "pt", **kwargs
+    ) -> BatchFeature:
         """
         Preprocess one image or a batch.
 
@@ -375,6 +412,8 @@ class MTCLARImageProcessor(BaseImageProcessor):
             images: a PIL image, numpy array (HW/HWC; uint8, uint16 or float in [0, 1]), torch tensor (CHW/HWC),
                 a local file path, a list of those, or a 4-D numpy (BHWC) / torch (BCHW) batch.
             face_boxes: None, or one (x, y, w, h) pixel box or None per image (a single box for a single image).
+            landmarks: instead of `face_boxes`, the 68 iBUG landmarks per image ((68, 2) each, or (B, 68, 2));
+                the crop is then the project's `LANDMARK_BOX` convention.
             return_tensors: "pt" (default), "np", or None (numpy).
             kwargs: per-call overrides of the constructor parameters.
 
@@ -382,6 +421,10 @@ class MTCLARImageProcessor(BaseImageProcessor):
             `BatchFeature` with `pixel_values` of shape (B, 3, crop_size, crop_size), float32.
         """
         settings = self._settings(kwargs)
+        if landmarks is not None:
+            if face_boxes is not None:
+                raise ValueError("give face_boxes or landmarks, not both")
+            face_boxes = [None if np.isnan(box).any() else box.tolist() for box in landmark_boxes(landmarks)]
         image_list = [_load_image_path(im) if isinstance(im, str | os.PathLike) else im for im in _as_list(images)]
         boxes = _as_box_list(face_boxes, len(image_list))
         arrays = [to_unit_rgb_array(image) for image in image_list]
@@ -434,4 +477,4 @@ class MTCLARImageProcessor(BaseImageProcessor):
         return out
 
 
-__all__ = ["MTCLARImageProcessor"]
+__all__ = ["LANDMARK_BOX", "MTCLARImageProcessor", "landmark_boxes"]

@@ -47,16 +47,21 @@ def test_quickstart_trains_labels_and_reports(tiny_recipe, tmp_path, capsys):
     assert quickstart.is_model_folder(out / "model")
     for name, _ in quickstart.SUPPORT_SETTINGS:
         assert name in printed
-    report = json.loads((out / "report.json").read_text())["settings"]
+    assert "detector path: a face (and its 68 landmarks) found in" in printed
+    paths = json.loads((out / "report.json").read_text())["paths"]
+    assert set(paths) == {"landmarks (the clips' own)", "detector -> predicted landmarks", "landmarks, detector's frames only"}
+    report = paths["landmarks (the clips' own)"]
     assert set(report) == {name for name, _ in quickstart.SUPPORT_SETTINGS}
     fractions = [report[name]["support_fraction"] for name, _ in quickstart.SUPPORT_SETTINGS]
-    assert fractions == sorted(fractions) and fractions[0] < 0.05 < fractions[-1] < 0.1
+    assert fractions == sorted(fractions) and fractions[0] < 0.05 <= fractions[-1] < 0.1
     for section in report.values():
         assert {"latest", "fused", "hold", "interpolate"} <= set(section["pooled"])
         assert all(np.isfinite(section["pooled"][m]["valence_ccc"]) for m in section["pooled"])
     # With only the first frame labelled, the two baselines are the same prediction.
     first = report["first frame only"]["pooled"]
     assert first["hold"]["valence_ccc"] == pytest.approx(first["interpolate"]["valence_ccc"])
+    # The model records the crop it was trained on: SynthAffect prepared around its landmarks.
+    assert json.loads((out / "model" / "preprocessor_config.json").read_text())["face_box_source"] == "landmarks68"
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["same_video"]["support_fraction"] == pytest.approx(fractions[-1])

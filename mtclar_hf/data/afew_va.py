@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputFileError
-from .affectnet import NUM_LANDMARK_VALUES, PrepareSummary, dataset_from_columns, landmark_boxes, save_dataset_dict
+from ..image_processing_mtclar import landmark_boxes
+from .affectnet import NUM_LANDMARK_VALUES, PrepareSummary, dataset_from_columns, save_dataset_dict
 from .splits import assign_group_folds, fold_column_name
 
 LABEL_SCALE = 10.0

@@ -5,10 +5,15 @@ Two raw layouts are read (exact formats in MTCLAR_REFERENCE.md §9):
 - **original** release: ``Manually_Annotated_Images/<subdir>/<name>.jpg`` with ``training.csv`` and
   ``validation.csv`` (header ``subDirectory_filePath,face_x,face_y,face_width,face_height,
   facial_landmarks,expression,valence,arousal``; the real ``validation.csv`` ships without the header,
-  so a header-less file is read with the same column order). The face box comes from ``face_*``.
+  so a header-less file is read with the same column order).
 - **redistributed** layout: ``train_set/images/<id>.jpg`` and ``train_set/annotations/<id>_exp.npy``,
-  ``<id>_val.npy``, ``<id>_aro.npy``, ``<id>_lnd.npy`` (same for ``val_set/``). The face box is the
-  bounding box of the 68 landmarks.
+  ``<id>_val.npy``, ``<id>_aro.npy``, ``<id>_lnd.npy`` (same for ``val_set/``).
+
+In both layouts the ``face_box`` column is the bounding box of the 68 landmarks every row carries: the
+project's one crop convention (`LANDMARK_BOX`), which labelling reproduces on video. ``face_box="csv"``
+keeps the original release's detector boxes (``face_*``, which reach the forehead) instead. Which one was
+used is recorded in each split's ``info.description`` (``face_box_source: ...``, read back with
+`dataset_box_source`) and in the dataset card, and training copies it into the model's image processor.
 
 An optional ``identities.csv`` sidecar (``subDirectory_filePath,identity``; SynthAffect writes one)
 fills the ``identity`` column, keyed by ``image_id``; real AffectNet has no identities, so it is "".
@@ -37,6 +42,7 @@ import numpy as np
 
 from ..configuration_mtclar import AFFECTNET_CLASS_NAMES
 from ..errors import ConfigError, InputFileError
+from ..image_processing_mtclar import LANDMARK_BOX, UNKNOWN_BOX_SOURCE, landmark_boxes
 
 AFFECTNET_NAMES = tuple(AFFECTNET_CLASS_NAMES)
 NUM_LANDMARK_VALUES = 136
@@ -58,6 +64,9 @@ ORIGINAL_SPLITS = {"train": "training.csv", "validation": "validation.csv"}
 REDISTRIBUTED_SPLITS = {"train": "train_set", "validation": "val_set"}
 IMAGES_DIR = "Manually_Annotated_Images"
 IDENTITIES_FILE = "identities.csv"
+# How `face_box` was made: `--face-box` choice -> source name recorded in the dataset and the processor.
+FACE_BOX_CHOICES = {"landmarks": LANDMARK_BOX, "csv": "affectnet_face_box"}
+BOX_SOURCE_KEY = "face_box_source"
 # save_to_disk estimates shard sizes from the Arrow table, which holds only paths before the images are
 # embedded; we size shards from the image files instead, at the library's default 500 MB per shard.
 MAX_SHARD_BYTES = 500 * 1024 * 1024
@@ -72,6 +81,7 @@ class PrepareSummary:
     dropped: dict[str, Counter] = field(default_factory=dict)
     image_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    box_source: str = UNKNOWN_BOX_SOURCE
 
     def drop(self, split: str, reason: str) -> None:
         self.dropped.setdefault(split, Counter())[reason] += 1
@@ -83,6 +93,7 @@ class PrepareSummary:
             lines.append(f"  {split}: kept {kept} rows, dropped {sum(drops.values())}")
             for reason, count in sorted(drops.items()):
                 lines.append(f"    dropped {count}: {reason}")
+        lines.append(f"  face boxes: {self.box_source}")
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -105,7 +116,34 @@ def affectnet_features():
     )
 
 
-def dataset_from_columns(columns: dict, features):
+def box_source_description(name: str, box_source: str) -> str:
+    """The `DatasetInfo.description` of a prepared split: what it is and where its face boxes came from."""
+    return f"{name}, prepared by mtclar_hf.\n{BOX_SOURCE_KEY}: {box_source}"
+
+
+def dataset_box_source(dataset) -> str:
+    """The face-box source recorded by `mtclar prepare` in a split's description; "unknown" when absent."""
+    import re
+
+    found = re.search(rf"^{BOX_SOURCE_KEY}: (\S+)$", dataset.info.description or "", flags=re.MULTILINE)
+    return found.group(1) if found else UNKNOWN_BOX_SOURCE
+
+
+def dataset_card(summary: PrepareSummary, box_source: str) -> str:
+    """README.md of a prepared folder: what was kept and how faces are boxed."""
+    how = {
+        LANDMARK_BOX: "the bounding box of the 68 iBUG landmarks (the crop convention `mtclar label` reproduces on video)",
+        "affectnet_face_box": "AffectNet's own `face_x/y/width/height` detector boxes (they reach the forehead; "
+        "`mtclar label` crops around landmarks and will warn about the difference)",
+    }.get(box_source, box_source)
+    return (
+        f"# {summary.name}\n\nPrepared with `mtclar prepare`; open with `datasets.load_from_disk`.\n\n"
+        f"- {BOX_SOURCE_KEY}: `{box_source}`: the `face_box` column is {how}.\n"
+        + "".join(f"- {line.strip()}\n" for line in summary.format().splitlines()[1:])
+    )
+
+
+def dataset_from_columns(columns: dict, features, description: str = ""):
     """Build a `datasets.Dataset` from column arrays without a Python pass per row.
 
     ``columns`` holds, per feature: a list of file paths for `Image()`, a (N, L) float array for fixed-length
@@ -131,15 +169,7 @@ def dataset_from_columns(columns: dict, features):
         else:
             arrays[name] = pa.array(list(values), pa.string())
     table = pa.table(arrays).cast(features.arrow_schema)
-    return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
-
-
-def landmark_boxes(landmarks: np.ndarray) -> np.ndarray:
-    """(N, 136) landmarks -> (N, 4) bounding boxes (x, y, w, h) in image pixels."""
-    points = np.asarray(landmarks, dtype=np.float32).reshape(len(landmarks), -1, 2)
-    low = points.min(axis=1)
-    high = points.max(axis=1)
-    return np.concatenate([low, high - low], axis=1).astype(np.float32)
+    return datasets.Dataset(table, info=datasets.DatasetInfo(features=features, description=description))
 
 
 def detect_layout(raw_dir: str | os.PathLike) -> str:
@@ -398,10 +428,11 @@ def _natural_key(name: str):
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
-def build_affectnet(raw_dir, layout: str | None = None, skip_missing: bool = False):
+def build_affectnet(raw_dir, layout: str | None = None, skip_missing: bool = False, face_box: str = "landmarks"):
     """Read a raw AffectNet folder into a `DatasetDict` (train, validation) and a `PrepareSummary`.
 
-    ``layout`` is "original", "redistributed" or None to detect it.
+    ``layout`` is "original", "redistributed" or None to detect it. ``face_box`` is "landmarks" (the box of
+    the 68 landmarks, the default) or "csv" (the original layout's ``face_*`` columns).
     """
     import datasets
 
@@ -411,21 +442,30 @@ def build_affectnet(raw_dir, layout: str | None = None, skip_missing: bool = Fal
     layout = layout or detect_layout(raw_dir)
     if layout not in ("original", "redistributed"):
         raise ConfigError(f"--layout must be 'original' or 'redistributed', not {layout!r}")
+    if face_box not in FACE_BOX_CHOICES:
+        raise ConfigError(f"--face-box must be one of {', '.join(FACE_BOX_CHOICES)}, not {face_box!r}")
+    if face_box == "csv" and layout == "redistributed":
+        raise InputFileError(raw_dir, "--face-box csv needs the original layout's face_* columns; this is the redistributed layout")
+    box_source = FACE_BOX_CHOICES[face_box]
     identities = read_identities(raw_dir)
     summary = PrepareSummary(name=f"AffectNet ({layout} layout) from {raw_dir}")
+    summary.box_source = box_source
     reader = read_original_split if layout == "original" else read_redistributed_split
     features = affectnet_features()
     splits = {}
     for split in ("train", "validation"):
         columns = reader(raw_dir, split, identities, skip_missing, summary)
-        splits[split] = dataset_from_columns(columns.to_columns(layout == "redistributed"), features)
+        splits[split] = dataset_from_columns(
+            columns.to_columns(face_box == "landmarks"), features, box_source_description(summary.name, box_source)
+        )
         summary.kept[split] = len(splits[split])
         summary.image_bytes += columns.image_bytes
     return datasets.DatasetDict(splits), summary
 
 
-def save_dataset_dict(dataset_dict, out_dir, image_bytes: int, num_proc: int | None = None) -> None:
-    """``save_to_disk`` into ``out_dir`` atomically, embedding the image files, in ~500 MB shards."""
+def save_dataset_dict(dataset_dict, out_dir, image_bytes: int, num_proc: int | None = None, card: str | None = None):
+    """``save_to_disk`` into ``out_dir`` atomically, embedding the image files, in ~500 MB shards; ``card``
+    becomes its README.md."""
     from ..io_utils import atomic_directory
 
     total_rows = sum(len(split) for split in dataset_dict.values()) or 1
@@ -437,16 +477,24 @@ def save_dataset_dict(dataset_dict, out_dir, image_bytes: int, num_proc: int | N
         num_shards[name] = max(1, min(shards, len(split)))
     with atomic_directory(out_dir) as tmp:
         dataset_dict.save_to_disk(str(tmp), num_shards=num_shards, num_proc=num_proc)
+        if card is not None:
+            (tmp / "README.md").write_text(card, encoding="utf-8")
 
 
 def prepare_affectnet(
-    raw_dir, out_dir, layout: str | None = None, skip_missing: bool = False, num_proc: int | None = None
+    raw_dir,
+    out_dir,
+    layout: str | None = None,
+    skip_missing: bool = False,
+    num_proc: int | None = None,
+    face_box: str = "landmarks",
 ):
     """Build the AffectNet `DatasetDict` from ``raw_dir`` and save it to ``out_dir``; return the summary."""
-    dataset_dict, summary = build_affectnet(raw_dir, layout=layout, skip_missing=skip_missing)
+    dataset_dict, summary = build_affectnet(raw_dir, layout=layout, skip_missing=skip_missing, face_box=face_box)
     if not any(len(split) for split in dataset_dict.values()):
         raise InputFileError(raw_dir, "no usable rows (every row was dropped)")
-    save_dataset_dict(dataset_dict, out_dir, summary.image_bytes, num_proc=num_proc)
+    card = dataset_card(summary, summary.box_source)
+    save_dataset_dict(dataset_dict, out_dir, summary.image_bytes, num_proc=num_proc, card=card)
     return summary
 
 
@@ -455,9 +503,9 @@ __all__ = [
     "PrepareSummary",
     "affectnet_features",
     "build_affectnet",
+    "dataset_box_source",
     "dataset_from_columns",
     "detect_layout",
-    "landmark_boxes",
     "prepare_affectnet",
     "save_dataset_dict",
 ]

@@ -53,6 +53,13 @@ def _register_prepare(subparsers) -> None:
         default="auto",
         help="raw layout (default: detect it)",
     )
+    affectnet.add_argument(
+        "--face-box",
+        choices=("landmarks", "csv"),
+        default="landmarks",
+        help="face_box column: the box of the 68 landmarks every row carries (default; the crop `mtclar label` "
+        "makes on video) or the original layout's face_* detector boxes",
+    )
     _add_common_options(affectnet)
     affectnet.set_defaults(func=run_prepare_affectnet)
 
@@ -120,7 +127,12 @@ def run_prepare_affectnet(args) -> int:
 
     layout = None if args.layout == "auto" else args.layout
     summary = prepare_affectnet(
-        args.raw, args.out, layout=layout, skip_missing=args.skip_missing, num_proc=args.num_proc
+        args.raw,
+        args.out,
+        layout=layout,
+        skip_missing=args.skip_missing,
+        num_proc=args.num_proc,
+        face_box=args.face_box,
     )
     return _finish(summary, args)
 

@@ -37,11 +37,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ConfigError, MTCLARError
 from ..io_utils import atomic_directory, atomic_path
-from .affectnet import CSV_COLUMNS, landmark_boxes
+from .affectnet import CSV_COLUMNS
 from .synth_render import (
     BASE_SCALE,
     Pose,
     Scene,
+    head_box,
     random_pose,
     random_scene,
     render_face,
@@ -66,7 +67,7 @@ IMAGES_PER_SUBDIR = 500
 JPEG_QUALITY = 92
 DEFAULT_FPS = 25.0
 # Bumped whenever rendering changes what is written, so cached renders (training's outputs/cache) are redone.
-RENDER_VERSION = 3
+RENDER_VERSION = 4
 # Seed streams: each kind of random draw has its own stream so adding clips never changes images.
 _IMAGE_STREAM, _CLIP_STREAM, _IDENTITY_STREAM = 1, 2, 3
 
@@ -238,9 +239,9 @@ def render_still(identity_seed: int, image_index: int, image_size: int = 128, se
         "valence": valence,
         "arousal": arousal,
         "expression": category_from_va(valence, arousal),
-        # The tight landmark box, as AFEW-VA's landmarks and a face detector give it: a model trained on
-        # head-outline boxes sees faces at another scale in the labelled clips and fails there.
-        "face_box": _clamped_box(landmark_boxes(landmarks.reshape(1, -1))[0], image_size),
+        # AffectNet's face_* columns come from a face detector and reach the forehead; the head outline
+        # stands in for them. `mtclar prepare` crops around the landmarks unless told `--face-box csv`.
+        "face_box": _clamped_box(head_box(identity, pose), image_size),
     }
 
 

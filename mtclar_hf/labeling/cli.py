@@ -97,7 +97,7 @@ def make_labeler(args, model, processor):
     return FewShotVideoLabeler(
         model,
         processor,
-        detector=None if args.no_detect else "opencv",
+        detector=None if args.no_detect else args.detector,
         batch_size=args.batch_size,
         follow=parse_follow(args.follow),
         detector_scale=args.detector_scale,
@@ -176,7 +176,21 @@ def _add_model_arguments(parser) -> None:
 
 
 def _add_face_arguments(parser) -> None:
-    parser.add_argument("--no-detect", action="store_true", help="frames are already face crops: use the whole frame")
+    from .faces import DEFAULT_DETECTOR, DETECTORS
+
+    parser.add_argument(
+        "--no-detect",
+        action="store_true",
+        help="frames are already face crops, cut as the model's training crops (the 68-landmark box grown by the "
+        "processor's margin): use the whole frame",
+    )
+    parser.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        choices=DETECTORS,
+        help=f"face detector whose boxes seed the 68-landmark predictor (default {DEFAULT_DETECTOR}: dlib's HOG; "
+        "haar: OpenCV's cascade). The crop always comes from the landmarks",
+    )
     parser.add_argument(
         "--follow", default="largest", help="'largest' face, or N = the N-th face from the left (0-based)"
     )
@@ -187,7 +201,10 @@ def _add_face_arguments(parser) -> None:
         help="downscale factor for face detection (default: longer side 320 px)",
     )
     parser.add_argument(
-        "--box-smoothing", type=float, default=0.5, help="EMA weight of the previous face box in [0, 1) (default 0.5)"
+        "--box-smoothing",
+        type=float,
+        default=0.5,
+        help="EMA weight of the previous frame's landmarks (and so of the crop box) in [0, 1) (default 0.5)",
     )
 
 
@@ -305,7 +322,8 @@ def label_one(args, labeler, source: Path, out: Path, plot: Path | None, progres
         support,
         anchor=args.anchor,
         smoothing=args.smoothing,
-        drop_faceless_support=args.drop_faceless_support,
+        strict=args.strict,
+        landmarks=args.landmarks,
         **_anchor_kwargs(args),
     )
     if encoded.frame_names is not None:
@@ -442,9 +460,18 @@ def register_label(subparsers) -> None:
         "--smoothing", type=int, default=0, help="moving-average window (frames) over the predictions (default 0 = off)"
     )
     parser.add_argument(
-        "--drop-faceless-support",
+        "--strict",
         action="store_true",
-        help="keep going when a support frame has no face (it keeps its label but is no anchor)",
+        help="stop when a support frame has no face (default: it keeps its label, the other anchors label the "
+        "video, and a warning names it)",
+    )
+    parser.add_argument(
+        "--drop-faceless-support", action="store_true", help="the default behaviour, kept for old scripts"
+    )
+    parser.add_argument(
+        "--landmarks",
+        action="store_true",
+        help="add the 68 landmarks the crop was cut around (columns lm0_x, lm0_y, ..., lm67_y)",
     )
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate of a frame folder (default 25, as AFEW-VA)")
     parser.add_argument("--out", required=True, help="output .csv/.parquet/.json (a folder for a batch)")
@@ -574,11 +601,12 @@ def run_evaluate(args) -> int:
     if args.limit is not None:
         clips = clips[: args.limit]
     model, processor = load_model_and_processor(args.model, device=args.device)
-    args.no_detect, args.follow, args.detector_scale, args.box_smoothing = True, "largest", None, 0.5
-    labeler = make_labeler(args, model, processor)  # boxes come from the landmarks: no detector
+    args.no_detect, args.follow, args.box_smoothing = args.faces == "landmarks", "largest", 0.5
+    labeler = make_labeler(args, model, processor)
     report = evaluate_afew_va(
         labeler,
         clips,
+        faces=args.faces,
         strategy=args.strategy,
         modes=args.anchor,
         k=args.k,
@@ -589,7 +617,7 @@ def run_evaluate(args) -> int:
         progress=show_progress(args),
         **_anchor_kwargs(args),
     )
-    report = {"model": str(args.model), "data": str(data), **report}
+    report = {"model": str(args.model), "data": str(data), "faces": args.faces, **report}
     atomic_write_text(args.out, json.dumps(report, indent=2, allow_nan=False) + "\n")
     for line in summary_lines(report):
         print(line, file=sys.stderr)
@@ -609,6 +637,17 @@ def register_evaluate(subparsers) -> None:
     _add_strategy_arguments(parser, default="every-k")
     _add_anchor_arguments(parser, multiple=True)
     parser.add_argument("--no-cross-actor", action="store_true", help="skip the cross-actor anchors")
+    parser.add_argument(
+        "--faces",
+        choices=("landmarks", "detector"),
+        default="landmarks",
+        help="crop around the annotation's landmarks (default), or ignore them and find faces as on a user's video "
+        "(detector, then predicted landmarks); both score the same support frames",
+    )
+    parser.add_argument("--detector", default="hog", choices=("hog", "haar"), help="with --faces detector (default hog)")
+    parser.add_argument(
+        "--detector-scale", type=float, default=None, help="with --faces detector: downscale factor for detection"
+    )
     parser.add_argument(
         "--fold", type=int, default=None, help="prepared dataset: evaluate only this fold (a held-out split)"
     )

@@ -1,7 +1,10 @@
 """The few-shot protocol on AFEW-VA (MTCLAR_REFERENCE.md §6), for every anchor mode and both baselines.
 
-For each clip: every frame is encoded once (face box from the AFEW-VA landmarks); the support frames
-are chosen by a strategy (reference: ``every-k`` with k = 20, the first frame plus every 20th); every
+For each clip: every frame is encoded once, cropped around the AFEW-VA landmarks (``faces="landmarks"``) or
+around landmarks predicted inside a face detector's box, as on a user's video (``faces="detector"``: the
+annotation's landmarks are ignored). The support frames are chosen by a strategy among the frames the
+annotation's landmarks frame, so both paths use the same support frames (a support frame where the
+detector finds no face is left out of the anchors, as `mtclar label` does by default) (reference: ``every-k`` with k = 20, the first frame plus every 20th); every
 other frame is a query, labelled by each anchor mode and by the ``hold`` and ``interpolate``
 baselines. Metrics (`mtclar_hf.metrics`) are computed over QUERY frames only (support frames carry
 their ground truth and would flatter every method), per video and pooled over all query frames of
@@ -41,32 +44,51 @@ class LabelledClip:
     encoded: EncodedVideo
     valence: np.ndarray
     arousal: np.ndarray
+    annotated_faces: np.ndarray | None = None  # frames the annotation's landmarks frame (support candidates)
+
+    @property
+    def support_candidates(self) -> np.ndarray:
+        return self.encoded.face_found if self.annotated_faces is None else self.annotated_faces
 
 
-def clip_frames(clip, fps: float = DEFAULT_FOLDER_FPS):
-    """`VideoFrame`s of an `AfewVaClip` (raw or prepared), one at a time, boxed by its landmarks."""
+def clip_frames(clip, fps: float = DEFAULT_FOLDER_FPS, faces: str = "landmarks"):
+    """`VideoFrame`s of an `AfewVaClip` (raw or prepared), one at a time: with the annotation's landmarks
+    (`faces="landmarks"`), or without them, for the labeller's detector to find (`faces="detector"`)."""
     boxes = clip.face_boxes
     for position, image in enumerate(clip.iter_images()):
+        given = faces == "landmarks" and not np.isnan(boxes[position]).any()
         yield VideoFrame(
             index=position,
             timestamp=float(clip.frame_indices[position]) / fps,
             image=np.asarray(image, dtype=np.uint8),
             name=clip.frame_names[position],
-            box=tuple(float(v) for v in boxes[position]),
+            box=tuple(float(v) for v in boxes[position]) if given else None,
+            landmarks=clip.landmarks[position] if given else None,
         )
 
 
 def encode_clips(
-    labeler: FewShotVideoLabeler, clips: Iterable, fps: float = DEFAULT_FOLDER_FPS, progress: bool = False
+    labeler: FewShotVideoLabeler,
+    clips: Iterable,
+    fps: float = DEFAULT_FOLDER_FPS,
+    progress: bool = False,
+    faces: str = "landmarks",
 ):
-    """Encode every AFEW-VA clip once; returns `LabelledClip`s (embeddings + ground truth)."""
+    """Encode every AFEW-VA clip once; returns `LabelledClip`s (embeddings + ground truth).
+
+    `faces="detector"` hides the annotation's landmarks from the labeller, which must then have a detector.
+    """
+    if faces not in ("landmarks", "detector"):
+        raise ConfigError(f"faces must be 'landmarks' or 'detector', got {faces!r}")
+    if faces == "detector" and labeler.detector is None:
+        raise ConfigError("faces='detector' needs a labeller with a face detector")
     from tqdm.auto import tqdm
 
     encoded = []
     for clip in tqdm(list(clips), desc="encoding clips", unit="clip", disable=not progress):
         if len(clip) == 0:
             continue
-        video = labeler.encode(clip_frames(clip, fps), description=f"clip {clip.clip_id}")
+        video = labeler.encode(clip_frames(clip, fps, faces=faces), description=f"clip {clip.clip_id}")
         encoded.append(
             LabelledClip(
                 clip.clip_id,
@@ -74,6 +96,7 @@ def encode_clips(
                 video,
                 np.asarray(clip.valence, np.float64),
                 np.asarray(clip.arousal, np.float64),
+                annotated_faces=~np.isnan(clip.face_boxes).any(axis=1),
             )
         )
     return encoded
@@ -148,10 +171,15 @@ def evaluate_encoded_clips(
     by_id = {clip.clip_id: clip for clip in clips}
     pooled = {mode: ([], [], [], []) for mode in modes}
     per_video = {}
-    total_frames = total_support = 0
+    total_frames = total_faces = total_support = 0
     for clip in clips:
         video = clip.encoded
-        support = select_support(strategy, video.face_found, k=k, budget=budget, seed=seed, embeddings=video.embeddings)
+        chosen = select_support(
+            strategy, clip.support_candidates, k=k, budget=budget, seed=seed, embeddings=video.embeddings
+        )
+        support = [frame for frame in chosen if video.face_found[frame]]
+        if not support:
+            continue
         if anchor_source == "cross_actor":
             if clip.clip_id not in partners:
                 continue
@@ -162,7 +190,9 @@ def evaluate_encoded_clips(
         entry = {
             "actor": clip.actor,
             "num_frames": video.num_frames,
+            "num_faces_found": int(video.face_found.sum()),
             "num_support": len(support),
+            "support_without_face": len(chosen) - len(support),
             "support_fraction": len(support) / video.num_frames,
             "modes": {},
         }
@@ -179,6 +209,7 @@ def evaluate_encoded_clips(
                 bucket.append(values)
         per_video[clip.clip_id] = entry
         total_frames += video.num_frames
+        total_faces += int(video.face_found.sum())
         total_support += len(support)
     pooled_metrics = {}
     for mode, (truth_v, pred_v, truth_a, pred_a) in pooled.items():
@@ -191,6 +222,7 @@ def evaluate_encoded_clips(
     result = {
         "num_videos": len(per_video),
         "num_frames": total_frames,
+        "num_faces_found": total_faces,
         "num_support": total_support,
         "support_fraction": total_support / total_frames if total_frames else None,
         "pooled": pooled_metrics,
@@ -225,12 +257,13 @@ def evaluate_afew_va(
     cross_actor: bool = True,
     fps: float = DEFAULT_FOLDER_FPS,
     progress: bool = False,
+    faces: str = "landmarks",
     **anchor_kwargs,
 ) -> dict:
     """The whole protocol on AFEW-VA clips (`load_afew_va_clips` or `iter_prepared_clips`): a JSON-ready dict."""
     if strategy == "given":
         raise ConfigError("--strategy given needs a user's CSV; evaluation picks support frames from the annotation")
-    encoded = encode_clips(labeler, clips, fps=fps, progress=progress)
+    encoded = encode_clips(labeler, clips, fps=fps, progress=progress, faces=faces)
     if not encoded:
         raise ConfigError("no AFEW-VA clip with frames to evaluate")
     settings = dict(strategy=strategy, modes=modes, k=k, budget=budget, seed=seed, **anchor_kwargs)
@@ -243,7 +276,8 @@ def evaluate_afew_va(
             "anchor_modes": [m for m in modes if m not in BASELINES],
             "baselines": list(BASELINES),
             "anchor_options": {key: value for key, value in anchor_kwargs.items()},
-            "scored_frames": "query frames only (support frames excluded)",
+            "faces": faces,
+            "scored_frames": "query frames only (support frames excluded), where a face was found",
             "pooled": "all query frames of all videos together",
             "video_mean": "mean of the per-video metrics",
             "cross_actor_pairing": "next clip in clip-id order (cyclic) with a different actor; anchor frames at the same relative positions",

@@ -3,9 +3,11 @@
 Two stages, so that the cost of many anchors stays small:
 
 1. `encode(source)` runs the encoder ONCE per frame, in batches. Three stages overlap, joined by
-   bounded queues: a thread decodes; a second finds and crops the face for each chunk of frames with
-   a pool of `face_workers` threads (detection is per frame and the slowest CPU stage; only the box
-   tracker runs in frame order); the caller's thread encodes. The result, an `EncodedVideo`, holds only
+   bounded queues: a thread decodes; a second finds the face, its 68 landmarks and the crop around them
+   for each chunk of frames with a pool of `face_workers` threads (detection and landmarks are per frame
+   and the slowest CPU stage; only the tracker and the landmark smoothing run in frame order); the
+   caller's thread encodes. Every path crops the same way (`LANDMARK_BOX`): around the source's own
+   landmarks (AFEW-VA frame folders), or around landmarks predicted inside a detector's box. The result, an `EncodedVideo`, holds only
    per-frame embeddings, timestamps and face boxes (it can be saved to .npz and labelled again without
    re-encoding).
 2. `label(encoded, support, anchor=...)` predicts each query frame q from labelled anchors s as
@@ -36,6 +38,7 @@ the user gave.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import threading
@@ -50,8 +53,17 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputFileError, LabelError
+from ..image_processing_mtclar import LANDMARK_BOX, UNKNOWN_BOX_SOURCE, landmark_boxes
 from ..io_utils import atomic_path
-from .faces import FaceTracker, make_detector, opencv_threads
+from .faces import (
+    DEFAULT_DETECTOR,
+    NUM_LANDMARKS,
+    FaceTracker,
+    LandmarkPredictor,
+    LandmarkSmoother,
+    make_detector,
+    opencv_threads,
+)
 from .support import check_support
 from .video import DEFAULT_FOLDER_FPS, VideoFrame, count_frames, iter_frames
 
@@ -72,6 +84,7 @@ OUTPUT_COLUMNS = (
     "box_w",
     "box_h",
 )
+LANDMARK_COLUMNS = tuple(f"lm{i}_{axis}" for i in range(NUM_LANDMARKS) for axis in ("x", "y"))
 _END = object()
 
 
@@ -80,13 +93,15 @@ class EncodedVideo:
     """Per-frame embeddings of one video (the encoder's work, done once), and where the face was.
 
     `embeddings` (N, D) float32 on the CPU (zeros where no face was found), `timestamps` (N,) seconds,
-    `face_found` (N,) bool, `boxes` (N, 4) x, y, w, h in frame pixels (NaN without a face).
+    `face_found` (N,) bool, `boxes` (N, 4) x, y, w, h in frame pixels (NaN without a face), `landmarks`
+    (N, 68, 2) the landmarks the crop was cut around (NaN without a face, or for whole-frame crops).
     """
 
     embeddings: torch.Tensor
     timestamps: np.ndarray
     face_found: np.ndarray
     boxes: np.ndarray
+    landmarks: np.ndarray | None = None
     source: str = ""
     frame_names: list[str] | None = None
     encode_seconds: float = field(default=0.0, compare=False)
@@ -106,11 +121,17 @@ class EncodedVideo:
                 timestamps=self.timestamps,
                 face_found=self.face_found,
                 boxes=self.boxes,
+                landmarks=self.landmarks_or_nan(),
                 source=np.asarray(self.source),
                 frame_names=np.asarray(self.frame_names if self.frame_names is not None else [], dtype=str),
                 has_frame_names=np.asarray(self.frame_names is not None),
             )
         return path
+
+    def landmarks_or_nan(self) -> np.ndarray:
+        if self.landmarks is not None:
+            return self.landmarks
+        return np.full((self.num_frames, NUM_LANDMARKS, 2), np.nan)
 
     @classmethod
     def load(cls, path) -> EncodedVideo:
@@ -123,6 +144,7 @@ class EncodedVideo:
                     timestamps=data["timestamps"].astype(np.float64),
                     face_found=data["face_found"].astype(bool),
                     boxes=data["boxes"].astype(np.float64),
+                    landmarks=data["landmarks"].astype(np.float64) if "landmarks" in data else None,
                     source=str(data["source"]),
                     frame_names=names,
                 )
@@ -314,6 +336,7 @@ class _FrameRecord:
     timestamp: float
     name: str | None
     box: tuple[float, float, float, float] | None
+    landmarks: np.ndarray | None
     pixels: np.ndarray | None  # (3, S, S) float32 face crop, None when no face
 
 
@@ -388,8 +411,51 @@ def _as_video_frames(frames: Iterable, fps: float) -> Iterator[VideoFrame]:
             yield VideoFrame(index=index, timestamp=index / fps, image=np.asarray(frame))
 
 
+_NO_LANDMARKS = np.full((NUM_LANDMARKS, 2), np.nan)
+
+
+def warn_if_crop_differs(image_processor) -> None:
+    """Warn when the model was trained on other face boxes than the landmark crop every path here cuts."""
+    source = getattr(image_processor, "face_box_source", UNKNOWN_BOX_SOURCE)
+    if source not in (LANDMARK_BOX, UNKNOWN_BOX_SOURCE):
+        logger.warning(
+            "the model was trained on %r face boxes, but labelling crops around the 68 landmarks (%r): faces are "
+            "framed differently and labels lose much of their accuracy; train on a dataset prepared with the "
+            "default --face-box landmarks",
+            source,
+            LANDMARK_BOX,
+        )
+
+
+@dataclass
+class _FollowedFace:
+    """The state carried from frame to frame while following one face: its seed box and its landmarks."""
+
+    tracker: FaceTracker
+    smoother: LandmarkSmoother
+
+    def seed(self, detections) -> tuple | None:
+        return self.tracker.update(detections)
+
+    def locate(self, points: np.ndarray | None) -> tuple:
+        """(box, landmarks, found) from this frame's predicted landmarks (None: no face followed)."""
+        points = self.smoother.update(points)
+        if points is None:
+            return None, None, False
+        box = landmark_boxes(points)[0]
+        if np.isnan(box).any():
+            return None, None, False
+        return tuple(float(v) for v in box), points, True
+
+
+def _given_face(frame: VideoFrame) -> tuple:
+    """(box, landmarks, found) of a frame that needs no face finding: its source's own landmarks, or, without
+    a detector, the whole frame (box None: the processor takes all of it)."""
+    return frame.box, frame.landmarks, True
+
+
 def default_face_workers() -> int:
-    """Threads for face finding: OpenCV's detector releases the GIL, and one detection per core scales."""
+    """Threads for face finding: dlib and OpenCV release the GIL, and one detection per core scales."""
     return max(1, min(8, os.cpu_count() or 1))
 
 
@@ -399,14 +465,16 @@ class FewShotVideoLabeler:
     Args:
         model: an `MTCLARModel` (anything with `embed(pixel_values)` and `compare(emb_a, emb_b)`).
         image_processor: an `MTCLARImageProcessor` (face crop, resize, [0, 1] pixels).
-        detector: "opencv" (default), None for frames that are already face crops (`--no-detect`), or an
-            object with `detect(frame) -> [(x, y, w, h, score)]` (called from several threads at once when
-            `face_workers` > 1, so it must be thread-safe).
+        detector: "hog" (default), "haar", None for frames that are already face crops cut the project's
+            way (`--no-detect`: the whole frame is the crop), or an object with
+            `detect(frame) -> [(x, y, w, h, score)]` (called from several threads at once when
+            `face_workers` > 1, so it must be thread-safe). Its boxes only seed the landmark predictor.
         batch_size: frames per encoder batch (also the chunk of frames the face workers share).
         device: torch device; defaults to the model's.
         follow: "largest" or a face index (0 = leftmost), see `FaceTracker`.
-        box_smoothing, max_gap: passed to `FaceTracker`.
-        detector_scale: downscale factor for the OpenCV detector (default: longer side 320 px).
+        box_smoothing: EMA weight of the previous frame's landmarks (and so of the crop box), in [0, 1).
+        max_gap: frames a detector may miss the followed face before it counts as lost (`FaceTracker`).
+        detector_scale: downscale factor for face detection (default: longer side 320 px).
         queue_size: cropped frames waiting for the encoder (bounds memory together with `batch_size`).
         face_workers: threads that detect and crop faces in parallel (default: one per core, at most 8).
         compile: run the encoder through `torch.compile` (pays a compile on the first batches; for long videos).
@@ -420,7 +488,7 @@ class FewShotVideoLabeler:
         self,
         model,
         image_processor,
-        detector="opencv",
+        detector=DEFAULT_DETECTOR,
         batch_size: int = 64,
         device=None,
         follow: str | int = "largest",
@@ -445,6 +513,8 @@ class FewShotVideoLabeler:
         self.dtype = next(self.model.parameters()).dtype
         self.image_processor = image_processor
         self.detector = make_detector(detector, scale=detector_scale)
+        self.landmark_predictor = LandmarkPredictor() if self.detector is not None else None
+        warn_if_crop_differs(image_processor)
         self.batch_size = batch_size
         self.follow = follow
         self.box_smoothing = box_smoothing
@@ -470,50 +540,62 @@ class FewShotVideoLabeler:
     def _crop(self, frame: VideoFrame, box) -> np.ndarray:
         return self.image_processor.preprocess_arrays([frame.image], [box])[0]
 
+    def _needs_finding(self, frame: VideoFrame) -> bool:
+        """A frame without its own landmarks, in a labeller with a detector (else: whole-frame crop)."""
+        return frame.box is None and self.detector is not None
+
     def _detect(self, frame: VideoFrame):
-        """The detector's raw detections, or None when the frame needs none (known box, or no detector)."""
-        if frame.box is not None or self.detector is None:
-            return None
-        return self.detector.detect(frame.image)
+        return self.detector.detect(frame.image) if self._needs_finding(frame) else None
 
-    def _locate(self, frame: VideoFrame, detections, tracker: FaceTracker):
-        """(box, found) for one frame: the source's own box (landmarks), the tracked detection, or, without a
-        detector, None = the whole frame is the face (the processor then resizes it without a margin)."""
-        if frame.box is not None:
-            return frame.box, True
-        if self.detector is None:
-            return None, True
-        box = tracker.update(detections)
-        return box, box is not None
+    def _predict_landmarks(self, frame: VideoFrame, seed):
+        return None if seed is None else self.landmark_predictor.predict(frame.image, seed)
 
-    def _face_records(self, chunk: list[VideoFrame], tracker: FaceTracker, pool, clock: StageClock) -> list:
-        """Detect (in parallel), track (in order: the tracker carries state) and crop (in parallel) a chunk."""
+    def _face_records(self, chunk: list[VideoFrame], follower: _FollowedFace, pool, clock: StageClock) -> list:
+        """Detect and place landmarks (in parallel), follow and smooth (in order: state), crop (in parallel)."""
         run = pool.map if pool is not None else map
         with clock.time("faces"):
             for frame in chunk:
                 _check_rgb(frame)
             detections = list(run(self._detect, chunk))
-            located = [self._locate(frame, found, tracker) for frame, found in zip(chunk, detections)]
+            seeds = [follower.seed(found) if self._needs_finding(frame) else None for frame, found in zip(chunk, detections)]
+            predicted = list(run(self._predict_landmarks, chunk, seeds))
+            located = [
+                follower.locate(points) if self._needs_finding(frame) else _given_face(frame)
+                for frame, points in zip(chunk, predicted)
+            ]
         with clock.time("crop"):
-            with_face = [(frame, box) for frame, (box, found) in zip(chunk, located) if found]
+            with_face = [(frame, box) for frame, (box, _, found) in zip(chunk, located) if found]
             crops = iter(list(run(self._crop, [f for f, _ in with_face], [b for _, b in with_face])))
         records = []
-        for frame, (box, found) in zip(chunk, located):
+        for frame, (box, points, found) in zip(chunk, located):
             if found and box is None:
                 box = (0.0, 0.0, float(frame.image.shape[1]), float(frame.image.shape[0]))
             pixels = next(crops) if found else None
-            records.append(_FrameRecord(frame.index, frame.timestamp, frame.name, box if found else None, pixels))
+            records.append(
+                _FrameRecord(frame.index, frame.timestamp, frame.name, box if found else None, points, pixels)
+            )
         return records
+
+    def _follower(self) -> _FollowedFace:
+        return _FollowedFace(
+            FaceTracker(
+                self.follow,
+                smoothing=0.0,
+                max_gap=self.max_gap,
+                start_score=getattr(self.detector, "start_score", -math.inf),
+            ),
+            LandmarkSmoother(self.box_smoothing),
+        )
 
     def _find_faces_into(self, frames: queue.Queue, out: queue.Queue, stop: threading.Event, clock: StageClock):
         """Stage 2 (own thread): face boxes and crops for each chunk of decoded frames, in frame order."""
-        tracker = FaceTracker(self.follow, smoothing=self.box_smoothing, max_gap=self.max_gap)
+        follower = self._follower()
         try:
             with self._face_pool() as pool:
                 ended = False
                 while not ended and not stop.is_set():
                     chunk, ended = _take_chunk(frames, self.batch_size, stop)
-                    records = self._face_records(chunk, tracker, pool, clock)
+                    records = self._face_records(chunk, follower, pool, clock)
                     # Drop this chunk's frames and crops before waiting for the next chunk: memory stays bounded.
                     del chunk
                     while records:
@@ -534,12 +616,12 @@ class FewShotVideoLabeler:
 
     def find_faces(self, frames: list[VideoFrame], clock: StageClock | None = None) -> list[_FrameRecord]:
         """The face stage alone on frames held in memory (box + crop per frame); benchmarks time it with `clock`."""
-        tracker = FaceTracker(self.follow, smoothing=self.box_smoothing, max_gap=self.max_gap)
+        follower = self._follower()
         clock = clock or StageClock()
         records = []
         with self._face_pool() as pool:
             for start in range(0, len(frames), self.batch_size):
-                records += self._face_records(frames[start : start + self.batch_size], tracker, pool, clock)
+                records += self._face_records(frames[start : start + self.batch_size], follower, pool, clock)
         return records
 
     @torch.inference_mode()
@@ -591,7 +673,7 @@ class FewShotVideoLabeler:
             total, frames, name = None, _as_video_frames(source, fps), "<frames>"
         stop, clock = threading.Event(), StageClock()
         records, threads = self._start_stages(frames, stop, clock)
-        timestamps, boxes, found, names = [], [], [], []
+        timestamps, boxes, found, names, landmarks = [], [], [], [], []
         chunks, pending, pending_rows = [], [], []
         bar = tqdm(total=total, desc=description or Path(name).name, unit="frame", disable=not progress, leave=False)
         try:
@@ -606,6 +688,7 @@ class FewShotVideoLabeler:
                 names.append(item.name)
                 found.append(item.pixels is not None)
                 boxes.append(item.box if item.box is not None else (np.nan,) * 4)
+                landmarks.append(item.landmarks if item.landmarks is not None else _NO_LANDMARKS)
                 if item.pixels is not None:
                     pending.append(item.pixels)
                     pending_rows.append(len(timestamps) - 1)
@@ -633,6 +716,7 @@ class FewShotVideoLabeler:
             timestamps=np.asarray(timestamps, dtype=np.float64),
             face_found=np.asarray(found, dtype=bool),
             boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+            landmarks=np.asarray(landmarks, dtype=np.float64).reshape(-1, NUM_LANDMARKS, 2),
             source=name,
             frame_names=names if any(n is not None for n in names) else None,
             encode_seconds=seconds,
@@ -652,19 +736,23 @@ class FewShotVideoLabeler:
         support: dict[int, tuple[float, float]],
         anchor: str = "latest",
         smoothing: int = 0,
-        drop_faceless_support: bool = False,
+        drop_faceless_support: bool = True,
         max_anchors: int | None = None,
         time_scale: float = 2.0,
         similarity_temperature: float = 0.1,
+        strict: bool = False,
+        landmarks: bool = False,
     ):
         """One row per frame (pandas DataFrame, columns `OUTPUT_COLUMNS`) labelled from `support`.
 
         `support` maps 0-based frame index -> (valence, arousal) in [-1, 1]; those frames output exactly
         these labels. `anchor` is an anchor mode or a baseline (`ALL_MODES`); `smoothing` > 1 applies a
         centred moving average of that many frames to the predicted frames.
-        A support frame without a face raises `LabelError` unless `drop_faceless_support` (it then keeps
-        its label in the output but is not used as an anchor). A video with no face at all gives NaN
-        for every predicted frame, with a warning.
+        A support frame without a face keeps its label in the output but is not used as an anchor (the
+        other anchors label the video), with a warning naming it; `strict=True` (or
+        `drop_faceless_support=False`) raises `LabelError` instead. A video with no face at all gives NaN
+        for every predicted frame, with a warning. `landmarks=True` adds the 68 landmarks the crop was cut
+        around (`LANDMARK_COLUMNS`: lm0_x, lm0_y, ..., lm67_y; NaN where there are none).
         """
         import pandas as pd
 
@@ -675,10 +763,19 @@ class FewShotVideoLabeler:
             logger.warning("%s: no face found in any frame; every predicted label is NaN", encoded.source)
             check_support(support, encoded.face_found, encoded.source, drop_faceless=True)
         else:
-            usable, dropped = check_support(support, encoded.face_found, encoded.source, drop_faceless_support)
+            usable, dropped = check_support(
+                support, encoded.face_found, encoded.source, drop_faceless_support and not strict
+            )
+            if dropped and not usable:
+                raise LabelError(
+                    f"{encoded.source}: no face found in support frame(s) {', '.join(str(f) for f in dropped[:5])}: "
+                    "no labelled frame with a face is left to label from"
+                )
             if dropped:
                 logger.warning(
-                    "%s: support frame(s) %s have no face and are not used as anchors", encoded.source, dropped
+                    "%s: support frame(s) %s have no face: labelled from the other anchors (--strict stops instead)",
+                    encoded.source,
+                    ", ".join(str(frame) for frame in dropped),
                 )
             queries = np.flatnonzero(encoded.face_found & ~np.isin(np.arange(encoded.num_frames), list(support)))
             valence[queries], arousal[queries] = predict_from_anchors(
@@ -696,7 +793,7 @@ class FewShotVideoLabeler:
         for frame, (v, a) in support.items():
             valence[frame], arousal[frame], is_support[frame] = v, a, True
         boxes = encoded.boxes
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "frame": np.arange(encoded.num_frames),
                 "timestamp": encoded.timestamps,
@@ -711,6 +808,10 @@ class FewShotVideoLabeler:
             },
             columns=list(OUTPUT_COLUMNS),
         )
+        if landmarks:
+            points = encoded.landmarks_or_nan().reshape(encoded.num_frames, -1)
+            table = pd.concat([table, pd.DataFrame(points, columns=list(LANDMARK_COLUMNS))], axis=1)
+        return table
 
     def label_video(self, source, support, anchor: str = "latest", progress: bool = False, **label_kwargs):
         """`encode` then `label` in one call."""

@@ -199,7 +199,8 @@ def check_support(
     if faceless and not drop_faceless:
         shown = ", ".join(str(f) for f in faceless[:5])
         raise LabelError(
-            f"{source}: no face found in support frame(s) {shown}; pick frames with a face or pass --drop-faceless-support"
+            f"{source}: no face found in support frame(s) {shown}; pick frames with a face, or leave out --strict to "
+            "label from the other support frames"
         )
     usable = {f: support[f] for f in sorted(support) if face_found[f]}
     return usable, faceless

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
+from ..image_processing_mtclar import landmark_boxes
 from ..io_utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,9 @@ ENCODER_OPTIONS = {"libx265": {"x265-params": "log-level=error"}}
 class VideoFrame:
     """One decoded frame: RGB uint8 pixels (H, W, 3), its 0-based decode index and time in seconds.
 
-    `box` (x, y, w, h) is set when the source already knows where the face is (AFEW-VA landmarks);
-    `name` is the file stem for frame folders.
+    `landmarks` (68, 2) and their `box` (x, y, w, h) are set when the source already knows where the face
+    is (AFEW-VA landmarks): the crop is then cut around them, with no detector; `name` is the file stem
+    for frame folders.
     """
 
     index: int
@@ -47,6 +49,7 @@ class VideoFrame:
     image: np.ndarray
     name: str | None = None
     box: tuple[float, float, float, float] | None = None
+    landmarks: np.ndarray | None = None
 
 
 @dataclass
@@ -230,16 +233,10 @@ def read_afew_annotation(path) -> dict:
 
 
 def box_from_landmarks(landmarks: np.ndarray) -> tuple[float, float, float, float] | None:
-    """The tight (x, y, w, h) box around 68 landmarks; the image processor adds its own margin."""
-    points = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
-    points = points[np.isfinite(points).all(axis=1)]
-    if len(points) < 2:
-        return None
-    x0, y0 = points.min(axis=0)
-    x1, y1 = points.max(axis=0)
-    if x1 - x0 < 1 or y1 - y0 < 1:
-        return None
-    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
+    """The tight (x, y, w, h) box around one face's 68 landmarks (None when they frame nothing); the image
+    processor adds its own margin."""
+    box = landmark_boxes(np.asarray(landmarks, dtype=np.float64).reshape(1, -1, 2))[0]
+    return None if np.isnan(box).any() else tuple(float(v) for v in box)
 
 
 def iter_frame_folder(folder, fps: float = DEFAULT_FOLDER_FPS, annotation=None) -> Iterator[VideoFrame]:
@@ -261,10 +258,11 @@ def iter_frame_folder(folder, fps: float = DEFAULT_FOLDER_FPS, annotation=None) 
     for index, file in enumerate(files):
         entry = entries.get(file.stem)
         image = read_image_rgb(file)
-        box = None
+        box = points = None
         if entry is not None and entry.get("landmarks") is not None:
             box = plausible_box(box_from_landmarks(entry["landmarks"]), image.shape, file)
-        yield VideoFrame(index=index, timestamp=index / fps, image=image, name=file.stem, box=box)
+            points = entry["landmarks"] if box is not None else None
+        yield VideoFrame(index=index, timestamp=index / fps, image=image, name=file.stem, box=box, landmarks=points)
 
 
 def plausible_box(box, image_shape, where) -> tuple[float, float, float, float] | None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.affectnet import dataset_box_source
 from ..errors import ConfigError, InputFileError
 from ..io_utils import atomic_directory, atomic_write_text
 from .config import TrainConfig, build_model_config
@@ -433,6 +434,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     model = build_model(config)
     model_config = model.config
     processor = build_processor(config, model_config)
+    # The crop is part of the model: record which face boxes it learns from, for labelling to check.
+    processor.face_box_source = dataset_box_source(train_split)
     train_set, sampler, train_loader, val_loader = build_loaders(config, train_split, val_split, model_config, processor)
     frozen_encoder = config.stage == "sl" and config.model.pretrained is not None and config.model.freeze_encoder
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mtclar_hf.errors import ConfigError, LabelError
+from mtclar_hf.image_processing_mtclar import landmark_boxes
 from mtclar_hf.labeling import EncodedVideo, FewShotVideoLabeler
 from mtclar_hf.labeling.labeler import Anchors, predict_from_anchors, smooth_in_time
 
@@ -178,10 +179,10 @@ def test_label_faceless_support_error_or_drop(caplog):
     labeler = FewShotVideoLabeler(ConstantDiffModel(), image_processor=None, detector=None)
     encoded = fake_encoded(faceless=[10])
     with pytest.raises(LabelError, match="10"):
-        labeler.label(encoded, {0: (0.1, 0.1), 10: (0.2, 0.2)})
+        labeler.label(encoded, {0: (0.1, 0.1), 10: (0.2, 0.2)}, strict=True)
     with caplog.at_level(logging.WARNING):
-        table = labeler.label(encoded, {0: (0.1, 0.1), 10: (0.2, 0.2)}, anchor="hold", drop_faceless_support=True)
-    assert "not used as anchors" in caplog.text
+        table = labeler.label(encoded, {0: (0.1, 0.1), 10: (0.2, 0.2)}, anchor="hold")
+    assert "support frame(s) 10 have no face: labelled from the other anchors" in caplog.text
     assert table.valence[10] == 0.2 and table.valence[15] == pytest.approx(0.1)  # frame 10 is no anchor
     with pytest.raises(LabelError, match="empty"):
         labeler.label(encoded, {})
@@ -255,7 +256,9 @@ def test_plugin_detector_and_faceless_frames(tiny_labeler_parts, face_like_frame
     labeler = FewShotVideoLabeler(model, processor, detector=EveryOtherFrameDetector(), max_gap=0, face_workers=1)
     encoded = labeler.encode(list(face_like_frames(10)))
     np.testing.assert_array_equal(encoded.face_found, [True, False] * 5)
-    assert np.isnan(encoded.boxes[1]).all() and tuple(encoded.boxes[0]) == (8, 8, 40, 40)
+    assert np.isnan(encoded.boxes[1]).all() and np.isnan(encoded.landmarks[1]).all()
+    # The detector's box only seeds the landmark predictor: the crop box is the box of the landmarks.
+    np.testing.assert_allclose(encoded.boxes[0], landmark_boxes(encoded.landmarks[0])[0])
     assert encoded.embeddings[1].abs().sum() == 0
 
 

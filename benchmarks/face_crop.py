@@ -1,0 +1,171 @@
+"""How well the face paths reproduce the landmark crop, and where each detector finds faces.
+
+    python -m benchmarks.face_crop [--clips 8] [--frames 150] [--out results.json] [--figure docs/images/face_crop.png]
+
+* Held-out SynthAffect clips (the quickstart's people, rendered at 128 px as the quick recipe does): the
+  share of frames where a face is found by the boxes-only Haar path (OpenCV's cascade + tracker, what
+  labelling used before landmarks) and by the labeller's detector paths (boxes -> 68 predicted landmarks),
+  and how well the predicted landmark box matches the true one (IoU).
+* Real video (`../shared/data/real_faces`, when present): frames with a face in a face clip, and frames
+  where a detector fires in a clip without any face (false alarms).
+* `--figure`: one rendered face seeded by each box source (its landmark box, a detector-style box reaching
+  the forehead, OpenCV's Haar box, dlib's HOG box), with the crop that each seed leads to (docs/FACES.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from . import machine, print_table, write_json
+
+REAL_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_faces"
+CLIP_SIZE = 128  # the quick recipe's render size
+
+
+def haar_boxes_only(frames):
+    """(found (T,), boxes (T, 4)) of the boxes-only Haar path (cascade + tracker with gap bridging)."""
+    from mtclar_hf.labeling.faces import FaceTracker, OpenCVCascadeDetector
+
+    detector, tracker = OpenCVCascadeDetector(), FaceTracker(smoothing=0.5)
+    boxes = [tracker.update(detector.detect(frame)) for frame in frames]
+    found = np.array([box is not None for box in boxes])
+    return found, np.array([box if box is not None else (np.nan,) * 4 for box in boxes], dtype=np.float64)
+
+
+def labeller_path(frames, detector: str):
+    """(found (T,), landmark boxes (T, 4)) of the labeller's face stage with `detector`."""
+    from mtclar_hf import MTCLARImageProcessor, MTCLARModel
+    from mtclar_hf.labeling import FewShotVideoLabeler
+    from mtclar_hf.labeling.video import VideoFrame
+    from mtclar_hf.testing_utils import tiny_config
+
+    # The face stage alone: the model only has to exist.
+    processor = MTCLARImageProcessor(resize_size=72, crop_size=64)
+    labeler = FewShotVideoLabeler(MTCLARModel(tiny_config()), processor, detector=detector)
+    video = [VideoFrame(index=i, timestamp=i / 25.0, image=frame) for i, frame in enumerate(frames)]
+    records = labeler.find_faces(video)
+    found = np.array([r.pixels is not None for r in records])
+    boxes = np.array([r.box if r.box is not None else (np.nan,) * 4 for r in records], dtype=np.float64)
+    return found, boxes
+
+
+def box_iou_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from mtclar_hf.labeling.faces import box_iou
+
+    return np.array([box_iou(tuple(x), tuple(y)) for x, y in zip(a, b)])
+
+
+def synth_clips(num_clips: int, num_frames: int) -> dict:
+    from mtclar_hf.data.synth import _identity_seed, render_clip
+    from mtclar_hf.image_processing_mtclar import landmark_boxes
+
+    counts = {"frames": 0, "haar boxes only": 0, "hog + landmarks": 0, "haar + landmarks": 0}
+    ious = {"haar boxes only": [], "hog + landmarks": [], "haar + landmarks": []}
+    for index in range(num_clips):
+        clip = render_clip(_identity_seed(0, index), num_frames, image_size=CLIP_SIZE)
+        truth = landmark_boxes(clip.landmarks)
+        counts["frames"] += len(clip.frames)
+        paths = {"haar boxes only": haar_boxes_only(clip.frames)}
+        paths.update({f"{name} + landmarks": labeller_path(clip.frames, name) for name in ("hog", "haar")})
+        for name, (found, boxes) in paths.items():
+            counts[name] += int(found.sum())
+            ious[name] += box_iou_rows(boxes[found], truth[found]).tolist()
+    return {
+        "clips": num_clips,
+        "frames": counts["frames"],
+        "found_fraction": {k: v / counts["frames"] for k, v in counts.items() if k != "frames"},
+        "landmark_box_iou_mean": {k: float(np.mean(v)) if v else None for k, v in ious.items()},
+        "landmark_box_iou_p10": {k: float(np.percentile(v, 10)) if v else None for k, v in ious.items()},
+    }
+
+
+def real_videos() -> dict | None:
+    from mtclar_hf.labeling.video import iter_video_frames
+
+    if not (REAL_FACES / "single_face.mp4").exists():
+        return None
+    result = {}
+    for clip in ("single_face", "no_face"):
+        frames = [f.image for f in iter_video_frames(REAL_FACES / f"{clip}.mp4")]
+        result[clip] = {"frames": len(frames), "haar boxes only": float(haar_boxes_only(frames)[0].mean())}
+        for name in ("hog", "haar"):
+            result[clip][f"{name} + landmarks"] = float(labeller_path(frames, name)[0].mean())
+    return result
+
+
+def seed_figure(path: Path, identity: int = 6, size: int = 256) -> dict:
+    """One rendered face, each box source drawn (thin) with the landmark crop it seeds (thick)."""
+    from PIL import Image, ImageDraw
+
+    from mtclar_hf.data.synth import _identity_seed
+    from mtclar_hf.data.synth_render import head_box, random_pose, random_scene, render_face, sample_identity
+    from mtclar_hf.image_processing_mtclar import MTCLARImageProcessor, landmark_boxes, square_crop_region
+    from mtclar_hf.io_utils import atomic_path
+    from mtclar_hf.labeling.faces import HogDetector, LandmarkPredictor, OpenCVCascadeDetector
+
+    rng = np.random.default_rng(identity)
+    face_identity = sample_identity(_identity_seed(0, identity))
+    pose = random_pose(rng, size)
+    image, landmarks = render_face(face_identity, 0.3, 0.2, pose, random_scene(rng, size), rng)
+    seeds = {
+        "68 landmarks": tuple(landmark_boxes(landmarks)[0]),
+        "face_* (forehead)": head_box(face_identity, pose),
+        "Haar": max(OpenCVCascadeDetector().detect(image), key=lambda d: d[2] * d[3])[:4],
+        "HOG": max(HogDetector(fallback=None).detect(image), key=lambda d: d[4])[:4],
+    }
+    predictor, margin = LandmarkPredictor(), MTCLARImageProcessor.face_margin
+    colours = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a")
+    panels, crops = [], {}
+    for (name, seed), colour in zip(seeds.items(), colours):
+        box = seed if name == "68 landmarks" else tuple(landmark_boxes(predictor.predict(image, seed))[0])
+        left, top, side = square_crop_region(box, margin)
+        crops[name] = [left, top, side]
+        panel = Image.fromarray(image).convert("RGB")
+        draw = ImageDraw.Draw(panel)
+        x, y, w, h = seed
+        draw.rectangle((x, y, x + w, y + h), outline=colour, width=1)
+        draw.rectangle((left, top, left + side, top + side), outline=colour, width=3)
+        draw.text((4, 4), f"seed: {name}", fill=colour)
+        panels.append(panel)
+    sheet = Image.new("RGB", (size * len(panels), size), "white")
+    for index, panel in enumerate(panels):
+        sheet.paste(panel, (index * size, 0))
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG")
+    return {"figure": str(path), "identity": identity, "crops_left_top_side": crops}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=8, help="held-out SynthAffect clips (default 8)")
+    parser.add_argument("--frames", type=int, default=150, help="frames per clip (default 150)")
+    parser.add_argument("--figure", default=None, help="also draw the box-source figure to this PNG")
+    parser.add_argument("--out", default=None, help="write the figures as JSON")
+    args = parser.parse_args(argv)
+
+    result = {"benchmark": "face_crop", "machine": machine(), "synthaffect": synth_clips(args.clips, args.frames)}
+    result["real_video"] = real_videos()
+    if args.figure:
+        result["figure"] = seed_figure(Path(args.figure))
+    synth = result["synthaffect"]
+    rows = [
+        (f"found: {name}", fraction, f"IoU with the true landmark box {synth['landmark_box_iou_mean'].get(name) or 0:.2f}")
+        for name, fraction in synth["found_fraction"].items()
+    ]
+    print_table(f"SynthAffect held-out clips ({synth['clips']} clips, {synth['frames']} frames, {CLIP_SIZE} px)", rows)
+    if result["real_video"]:
+        print_table(
+            "Real video: share of frames with a face (no_face: false alarms)",
+            [(f"{clip}: {name}", value, "") for clip, row in result["real_video"].items()
+             for name, value in row.items() if name != "frames"],
+        )
+    if args.out:
+        write_json(result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
