@@ -5,6 +5,8 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+ONNX_REQUIRES = ["onnxruntime>=1.17", "onnx>=1.15"]
+
 version = re.search(r'__version__ = "([^"]+)"', Path("mtclar_hf/__init__.py").read_text()).group(1)
 
 setup(
@@ -40,7 +42,11 @@ setup(
         "tensorboard>=2.15",  # training logs (Accelerate's tensorboard tracker)
     ],
     extras_require={
+        # `mtclar export-onnx` and `--backend onnx`: onnxruntime runs the encoder (CPU build; install
+        # onnxruntime-gpu instead for the CUDA execution provider), onnx writes the exported graphs.
+        "onnx": ONNX_REQUIRES,
         "dev": [
+            *ONNX_REQUIRES,  # the export and backend-parity tests run in CI
             "pytest>=8",
             "pytest-xdist>=3.5",
             "pytest-timeout>=2.3",

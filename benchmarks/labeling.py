@@ -3,6 +3,7 @@
     python -m benchmarks.labeling                 # default model (ResNet-18-shaped, 256 px), 60 s clip
     python -m benchmarks.labeling --quick --tiny  # smoke version (seconds)
     python -m benchmarks.labeling --device cuda --compile --out gpu.json
+    python -m benchmarks.labeling --backend torch onnx --seconds 20   # PyTorch vs onnxruntime, one run
 
 Figures (frames per second of video unless said otherwise):
 
@@ -19,6 +20,12 @@ Figures (frames per second of video unless said otherwise):
 
 Targets (issue 7): end-to-end >= 0.7 x the slowest stage; 20 anchors <= 1.25 x the time of 1 anchor;
 cached >= 10 x re-encoding at K = 20; 10-minute peak RSS <= 1.5 x the 1-minute one.
+
+With ``--backend torch onnx`` the run compares encoder backends instead (the anchor and memory figures
+do not depend on the backend): for each backend, the encoder stage alone (best of ``--repeats``,
+the backends taking turns), end-to-end with face detection and end-to-end without it (each frame taken
+whole as the face: decode, resize, encoder), and the largest difference between the backends' labels
+of the same clip. Targets: onnxruntime encoder >= 1.5 x PyTorch eager; labels within 1e-3.
 """
 
 from __future__ import annotations
@@ -132,7 +139,7 @@ def load_parts(tiny: bool, model_dir: str | None, device: str):
     return model.to(device).eval(), processor
 
 
-def make_labeler(model, processor, args, detector="hog"):
+def make_labeler(model, processor, args, detector="hog", encoder=None):
     from mtclar_hf.labeling import FewShotVideoLabeler
 
     return FewShotVideoLabeler(
@@ -141,7 +148,8 @@ def make_labeler(model, processor, args, detector="hog"):
         detector=detector,
         batch_size=args.batch_size,
         face_workers=args.face_workers,
-        compile=args.compile,
+        compile=args.compile and encoder is None,
+        encoder=encoder,
     )
 
 
@@ -230,6 +238,11 @@ def encoder_stage(labeler, crops: list[np.ndarray]) -> dict:
 
 def end_to_end(labeler, path: Path) -> dict:
     """Encode the whole clip (stages overlapped) and label it from one support frame every 2 s."""
+    return labelled_end_to_end(labeler, path)[0]
+
+
+def labelled_end_to_end(labeler, path: Path) -> tuple[dict, object]:
+    """`end_to_end`'s figures and the labels it produced (to compare backends on the same clip)."""
     with Timer() as encode_timer:
         encoded = labeler.encode(path)
     found = np.flatnonzero(encoded.face_found)
@@ -238,7 +251,7 @@ def end_to_end(labeler, path: Path) -> dict:
     step = max(1, int(SUPPORT_EVERY_S * FPS))
     support = {int(frame): (0.0, 0.0) for frame in found[::step]}
     with Timer() as label_timer:
-        labeler.label(encoded, support, anchor="latest")
+        table = labeler.label(encoded, support, anchor="latest")
     frames = encoded.num_frames
     seconds = encode_timer.seconds + label_timer.seconds
     return {
@@ -249,7 +262,7 @@ def end_to_end(labeler, path: Path) -> dict:
         "label_seconds": label_timer.seconds,
         "face_found_fraction": float(encoded.face_found.mean()),
         "profile_seconds": {k: round(v, 3) for k, v in encoded.profile.items()},
-    }
+    }, table
 
 
 # ------------------------------------------------------------------------------------------ anchors
@@ -385,6 +398,110 @@ def memory_comparison(args, short_clip: Path, work: Path) -> dict:
     }
 
 
+# ------------------------------------------------------------------------------------------ backends
+
+
+def backend_encoders(args, model, processor, work: Path) -> dict:
+    """Backend name -> the encoder to give the labeller (None: its own PyTorch one). The ONNX export starts
+    from a saved folder: a random in-memory model is saved into `work` first."""
+    from mtclar_hf.export.onnx_export import onnx_encoder_for
+
+    encoders = {}
+    for backend in args.backend:
+        if backend == "torch":
+            encoders[backend] = None
+            continue
+        folder = args.model
+        if folder is None:
+            folder = work / "model"
+            model.save_pretrained(folder)
+            processor.save_pretrained(folder)
+        with Timer() as timer:
+            encoders[backend] = onnx_encoder_for(folder, device=resolve_device(args.device))
+        print(f"{backend} encoder ready in {timer.seconds:.1f} s (export + verification when new)", file=sys.stderr)
+    return encoders
+
+
+def best_encoder_stage(labelers: dict, crops: list[np.ndarray], repeats: int) -> dict:
+    """Each backend's encoder stage, best of `repeats`, the backends taking turns: on a shared machine the
+    load drifts over minutes, and taking turns exposes both backends to it alike."""
+    best = {}
+    for _ in range(repeats):
+        for name, labeler in labelers.items():
+            figures = encoder_stage(labeler, crops)
+            if name not in best or figures["fps"] > best[name]["fps"]:
+                best[name] = figures
+    return best
+
+
+def largest_label_difference(tables: dict) -> float:
+    """Largest |label difference| between the first backend's table and each other's (frames without a face
+    are NaN in both and do not count)."""
+    first, *others = (table[["valence", "arousal"]].to_numpy() for table in tables.values())
+    return max((float(np.nanmax(np.abs(other - first))) for other in others), default=0.0)
+
+
+def run_backends(args) -> dict:
+    device = resolve_device(args.device)
+    model, processor = load_parts(args.tiny, args.model, device)
+    with tempfile.TemporaryDirectory(prefix="mtclar-bench-") as tmp:
+        work = Path(tmp)
+        encoders = backend_encoders(args, model, processor, work)
+        labelers = {name: make_labeler(model, processor, args, encoder=enc) for name, enc in encoders.items()}
+        whole_frame = {name: make_labeler(model, processor, args, None, enc) for name, enc in encoders.items()}
+        clip = write_clip(work / "clip.mp4", args.seconds)
+        decode = decode_stage(clip)
+        frames = first_frames(clip, args.stage_frames)
+        faces, records = face_stage(next(iter(labelers.values())), frames)
+        encoder = best_encoder_stage(labelers, [r.pixels for r in records if r.pixels is not None], args.repeats)
+        backends, tables = {}, {}
+        for name in labelers:
+            detected, tables[name] = labelled_end_to_end(labelers[name], clip)
+            no_detect, _ = labelled_end_to_end(whole_frame[name], clip)
+            providers = getattr(encoders[name], "providers", None)
+            backends[name] = {"encoder": encoder[name], "end_to_end": detected, "end_to_end_no_detect": no_detect,
+                              "providers": providers}
+    result = {
+        "benchmark": "labeling-backends",
+        "machine": machine(),
+        "device": device,
+        "settings": {
+            "model": args.model or ("tiny" if args.tiny else "default (ResNet-18-shaped, 256 px)"),
+            "clip": f"{WIDTH}x{HEIGHT} {FPS} fps, {args.seconds:g} s, h264 (SynthAffect face moving)",
+            "batch_size": args.batch_size,
+            "face_workers": next(iter(labelers.values())).face_workers,
+            "encoder_repeats": args.repeats,
+            "stage_frames": args.stage_frames,
+            "quick": args.quick,
+        },
+        "stages": {"decode": decode, "faces": faces},
+        "backends": backends,
+        "label_max_abs_difference": largest_label_difference(tables),
+    }
+    if {"torch", "onnx"} <= set(backends):
+        figures = ("encoder", "end_to_end", "end_to_end_no_detect")
+        result["onnx_vs_torch"] = {f: backends["onnx"][f]["fps"] / backends["torch"][f]["fps"] for f in figures}
+        result["targets"] = {
+            "onnx_encoder_vs_torch": target(result["onnx_vs_torch"]["encoder"], ">=", 1.5),
+            "label_max_abs_difference": target(result["label_max_abs_difference"], "<=", 1e-3),
+        }
+    return result
+
+
+def report_backends(result: dict) -> None:
+    rows = [("decode fps", result["stages"]["decode"]["fps"], ""), ("faces fps", result["stages"]["faces"]["fps"], "")]
+    for name, figures in result["backends"].items():
+        rows.append((f"{name} encoder fps", figures["encoder"]["fps"], f"batch {result['settings']['batch_size']}"))
+        rows.append((f"{name} end-to-end fps", figures["end_to_end"]["fps"], "with face detection"))
+        rows.append((f"{name} end-to-end fps", figures["end_to_end_no_detect"]["fps"], "no detection (whole frame)"))
+    rows.append(("labels max |diff|", f"{result['label_max_abs_difference']:.2e}", "between the backends, same clip"))
+    print_table(f"Backends on {result['device']} ({result['settings']['model']}; {result['settings']['clip']})", rows)
+    if "targets" in result:
+        ratios = [(f"onnx / torch {name}", value, "") for name, value in result["onnx_vs_torch"].items()]
+        checks = [(name, t["value"], f"{t['target']}: {'met' if t['met'] else 'MISSED'}") for name, t in result["targets"].items()]
+        print_table("onnxruntime vs PyTorch", ratios + checks)
+
+
 # ------------------------------------------------------------------------------------------ main
 
 
@@ -499,6 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--face-workers", type=int, default=None)
     parser.add_argument("--compile", action="store_true", help="torch.compile the encoder")
+    parser.add_argument("--backend", nargs="+", choices=("torch", "onnx"), default=["torch"],
+                        help="encoder backends; more than one (or onnx) compares them in one run")
     parser.add_argument("--queries", type=int, default=None, help="frames timed for re-encoding every pair")
     parser.add_argument("--repeats", type=int, default=None, help="best of N for the anchor timings")
     parser.add_argument("--memory-model", choices=("tiny", "default"), default=None,
@@ -533,8 +652,12 @@ def main(argv=None) -> int:
     fill_defaults(args)
     if args.memory_child:
         return memory_child(args)
-    result = run(args)
-    report(result)
+    if args.backend == ["torch"]:
+        result = run(args)
+        report(result)
+    else:
+        result = run_backends(args)
+        report_backends(result)
     if args.out:
         print(f"\nwrote {write_json(result, args.out)}")
     return 0

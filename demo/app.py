@@ -329,8 +329,10 @@ class LabellingDemo:
     Handlers are plain methods so tests call them directly; `build()` wires them into a gr.Blocks.
     """
 
-    def __init__(self, default_model: str = DEFAULT_MODEL, workdir=None, example_seeds=EXAMPLE_SEEDS):
+    def __init__(self, default_model: str = DEFAULT_MODEL, workdir=None, example_seeds=EXAMPLE_SEEDS, backend="torch"):
         self.default_model = str(default_model)
+        self.backend = backend
+        self._encoders: dict = {}
         self.workdir = Path(tempfile.mkdtemp(prefix="mtclar-demo-", dir=workdir))
         # Removes the folder when the app is closed, garbage-collected, or at interpreter exit.
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.workdir), True)
@@ -384,6 +386,19 @@ class LabellingDemo:
             self._models.move_to_end(resolved)
             return self._models[resolved]
 
+    def load_encoder(self, name: str | None):
+        """The encoder of the app's backend: None for PyTorch (the model's own), else onnxruntime on the
+        model's ONNX export (exported on first use), kept for the app's lifetime."""
+        if self.backend != "onnx":
+            return None
+        from mtclar_hf.export.onnx_export import onnx_encoder_for
+
+        with self._model_lock:
+            resolved = self.resolve_model(name)
+            if resolved not in self._encoders:
+                self._encoders[resolved] = onnx_encoder_for(resolved)
+            return self._encoders[resolved]
+
     def session_dir(self, request: gr.Request | None) -> Path:
         session = getattr(request, "session_hash", None) or uuid.uuid4().hex
         folder = self.workdir / "sessions" / "".join(ch for ch in str(session) if ch.isalnum())[:64]
@@ -411,7 +426,9 @@ class LabellingDemo:
         example = self.example_for(path)
         # SynthAffect faces are drawn, so a face detector may miss them: example clips are face crops.
         detector = None if crops or example is not None else DEFAULT_DETECTOR
-        labeler = FewShotVideoLabeler(model, processor, detector=detector, batch_size=32)
+        labeler = FewShotVideoLabeler(
+            model, processor, detector=detector, batch_size=32, encoder=self.load_encoder(model_name)
+        )
         collector = PreviewCollector(report, count_frames(path))
         try:
             encoded = labeler.encode(collector.frames(path))
@@ -793,12 +810,12 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
-def main(model: str = DEFAULT_MODEL, host: str = "127.0.0.1", port: int | None = None) -> int:
+def main(model: str = DEFAULT_MODEL, host: str = "127.0.0.1", port: int | None = None, backend: str = "torch") -> int:
     """Serve until interrupted; the app's temporary folder is removed on the way out."""
-    app = LabellingDemo(default_model=model)
+    app = LabellingDemo(default_model=model, backend=backend)
     # Gradio's own upload / output cache goes inside the app's folder too, so one removal cleans all.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(app.workdir / "gradio-cache"))
-    print(f"mtclar demo: model {model}; temporary files in {app.workdir} (removed on exit)", flush=True)
+    print(f"mtclar demo: model {model} ({backend} backend); temporary files in {app.workdir} (removed on exit)", flush=True)
     _stop_on_sigterm()
     try:
         app.build()
@@ -817,5 +834,6 @@ if __name__ == "__main__":
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnx"))
     cli_args = parser.parse_args()
-    raise SystemExit(main(cli_args.model, cli_args.host, cli_args.port))
+    raise SystemExit(main(cli_args.model, cli_args.host, cli_args.port, cli_args.backend))

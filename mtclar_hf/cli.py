@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "mtclar_hf.training.cli",
     "mtclar_hf.labeling.cli",
     "mtclar_hf.hub.cli",
+    "mtclar_hf.export.cli",
     "mtclar_hf.convert_emonet_checkpoint",
     "mtclar_hf.demo_cli",
     "mtclar_hf.quickstart",

@@ -3,6 +3,7 @@
     mtclar demo                                   # the quickstart model, http://127.0.0.1:7860
     mtclar demo --model path/to/model --port 8080
     mtclar demo --host 0.0.0.0                    # reachable from other machines (no share link, ever)
+    mtclar demo --backend onnx                    # the encoder in onnxruntime (MODEL/onnx, exported when missing)
 
 The app itself lives in `demo/app.py` at the repository root (the layout Hugging Face Spaces expect),
 so it is loaded from there by path; gradio is imported only when the command runs.
@@ -49,10 +50,16 @@ def register(subparsers) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default: 7860, or the next free one)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 serves other machines)")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnx"),
+                        help="encoder runtime: PyTorch, or onnxruntime on MODEL/onnx (exported there first when missing)")
     parser.set_defaults(func=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 < args.port < 65536:
         raise ConfigError(f"--port must be in 1-65535, got {args.port}")
-    return load_demo_module().main(model=args.model, host=args.host, port=args.port)
+    if args.backend == "onnx":
+        from .labeling.encoders import import_onnxruntime
+
+        import_onnxruntime()  # say so before the server starts, not at the first upload
+    return load_demo_module().main(model=args.model, host=args.host, port=args.port, backend=args.backend)

@@ -412,6 +412,14 @@ class MTCLARForAffectPrediction(MTCLARPreTrainedModel):
             module.requires_grad_(False)
             module.eval()
 
+    def predict_affect(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Expression logits, valence and arousal (in the label range) of embeddings from `embed()`."""
+        hidden = self.affect_mlp(embeddings)
+        half_range = (self.config.label_max - self.config.label_min) / 2
+        centre = (self.config.label_max + self.config.label_min) / 2
+        va = centre + half_range * torch.tanh(self.va_head(hidden))
+        return self.expression_head(hidden), va[:, 0], va[:, 1]
+
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -429,12 +437,9 @@ class MTCLARForAffectPrediction(MTCLARPreTrainedModel):
         epoch_progress (`float`, *optional*): `epoch / max_epochs` for the dynamic MSE/CCC weighting.
         """
         embeddings = self.embed(pixel_values)
-        hidden = self.affect_mlp(embeddings)
-        half_range = (self.config.label_max - self.config.label_min) / 2
-        centre = (self.config.label_max + self.config.label_min) / 2
-        va = centre + half_range * torch.tanh(self.va_head(hidden))
+        expression_logits, valence_pred, arousal_pred = self.predict_affect(embeddings)
         output = MTCLARAffectOutput(
-            expression_logits=self.expression_head(hidden), valence=va[:, 0], arousal=va[:, 1], embeddings=embeddings
+            expression_logits=expression_logits, valence=valence_pred, arousal=arousal_pred, embeddings=embeddings
         )
         losses = []
         if labels is not None:

@@ -370,12 +370,14 @@ def render_model_card(
     license: str = "other",
     datasets: list[str] | None = None,
     eval_dataset: str | None = None,
+    onnx: bool = False,
 ):
     """The model card (``huggingface_hub.ModelCard``) of a saved MT-CLAR folder, to be saved as README.md.
 
     The results are the folder's own ``metrics.json`` (written by training) plus ``eval_metrics``, a
     metrics dict in any accepted layout (typically ``mtclar evaluate``'s report). ``eval_dataset``
     names the evaluation data of ``eval_metrics`` in the model-index (a Hub dataset id, or a description).
+    ``onnx``: the repo also holds the ONNX export in onnx/; the card says how to run it with onnxruntime.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -425,6 +427,7 @@ def render_model_card(
         label_span=label_max - label_min,
         license_id=license,
         citation=PAPER_CITATION,
+        has_onnx=onnx,
     )
 
 

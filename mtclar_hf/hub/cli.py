@@ -2,6 +2,7 @@
 
     mtclar push outputs/mtclar/final user/mtclar-affectnet --eval metrics.json [--private] [--revision v1]
     mtclar push outputs/mtclar/final user/mtclar-affectnet --out hub_ready/     # no upload: the Hub-ready folder
+    mtclar push outputs/mtclar/final user/mtclar-affectnet --onnx              # with the ONNX export in onnx/
     mtclar push-dataset prepared/afew_va user/afew-va-prepared --private
 
 The card is rendered and the folder checked (no pickle files, safetensors matching the config, processor
@@ -30,6 +31,8 @@ def register(subparsers) -> None:
     parser.add_argument("--revision", default=None, help="push to this branch (created when missing) instead of main")
     parser.add_argument("--out", default=None, metavar="HUB_READY_DIR", help="write the checked Hub-ready folder here; upload nothing")
     parser.add_argument("--overwrite", action="store_true", help="with --out: replace an existing folder")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also upload the verified ONNX export (onnx/; MODEL_DIR/onnx, or exported now) for onnxruntime")
     parser.set_defaults(func=run_push)
 
     dataset = subparsers.add_parser(
@@ -69,6 +72,7 @@ def run_push(args) -> int:
     result = push_model(
         args.model_dir, repo_id, eval_metrics=args.eval, private=args.private, revision=args.revision,
         dry_run_dir=args.out, overwrite=args.overwrite, license=args.license, datasets=args.dataset, eval_dataset=args.eval_dataset,
+        onnx=args.onnx,
     )
     print(f"Hub-ready folder written to {result} (card: README.md)" if args.out else f"pushed {args.model_dir} to {result}")
     return 0

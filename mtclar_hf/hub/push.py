@@ -310,6 +310,18 @@ def stage_model_folder(model_dir: Path, staging: Path, card_text: str, eval_metr
     return skipped
 
 
+def stage_onnx_folder(model_dir: Path, staging: Path) -> None:
+    """The model's verified ONNX export under ``staging/onnx/``: MODEL_DIR/onnx when it matches the weights,
+    else exported now (into the staging folder only: the user's model folder is left as it is)."""
+    from ..export.onnx_export import ONNX_SUBFOLDER, export_matches, export_onnx, weights_digest
+
+    existing = model_dir / ONNX_SUBFOLDER
+    if export_matches(existing, weights_digest(model_dir)):
+        shutil.copytree(existing, staging / ONNX_SUBFOLDER)
+    else:
+        export_onnx(model_dir, staging / ONNX_SUBFOLDER)
+
+
 def _eval_metrics(eval_metrics) -> dict | None:
     from .cards import read_metrics
 
@@ -331,6 +343,7 @@ def push_model(
     datasets: list[str] | None = None,
     eval_dataset: str | None = None,
     overwrite: bool = False,
+    onnx: bool = False,
 ) -> str:
     """Render the card, check, and push ``model_dir`` to ``repo_id``; return the repo URL.
 
@@ -338,7 +351,8 @@ def push_model(
     own ``metrics.json``. ``revision``: push to this branch (created if needed). ``api``: an
     ``HfApi``-like object (tests inject a recorder). ``dry_run_dir``: write the Hub-ready folder
     there and return its path instead of uploading (an existing folder is replaced only with
-    ``overwrite=True``).
+    ``overwrite=True``). ``onnx``: add the verified ONNX export under ``onnx/`` (see `stage_onnx_folder`),
+    and a card section on running it with onnxruntime.
     """
     from .cards import render_model_card
 
@@ -348,11 +362,15 @@ def push_model(
     if dry_run_dir is not None:
         _check_output_folder(Path(dry_run_dir), model_dir, overwrite)
     metrics = _eval_metrics(eval_metrics)
-    card = render_model_card(model_dir, repo_id, eval_metrics=metrics, license=license, datasets=datasets, eval_dataset=eval_dataset)
+    card = render_model_card(
+        model_dir, repo_id, eval_metrics=metrics, license=license, datasets=datasets, eval_dataset=eval_dataset, onnx=onnx
+    )
     with tempfile.TemporaryDirectory(prefix="mtclar-push-") as tmp:
         staging = Path(tmp) / "upload"
         staging.mkdir()
         stage_model_folder(model_dir, staging, str(card), metrics)
+        if onnx:
+            stage_onnx_folder(model_dir, staging)
         check_hub_folder(staging)
         if dry_run_dir is not None:
             with atomic_directory(dry_run_dir) as out:

@@ -90,6 +90,17 @@ def check_local_model(folder: Path) -> None:
         raise ConfigError(f"{folder}: {architecture} is not an MT-CLAR pair model (MTCLARModel); label with a pair model")
 
 
+def make_encoder(args):
+    """The encoder of `--backend`: None for PyTorch (the labeller's default), onnxruntime on the model's export."""
+    if getattr(args, "backend", "torch") != "onnx":
+        return None
+    if getattr(args, "compile", False):
+        raise ConfigError("--compile applies to the torch backend, not to --backend onnx")
+    from ..export.onnx_export import onnx_encoder_for
+
+    return onnx_encoder_for(args.model, device=args.device)
+
+
 def make_labeler(args, model, processor):
     from .faces import parse_follow
     from .labeler import FewShotVideoLabeler
@@ -104,6 +115,7 @@ def make_labeler(args, model, processor):
         box_smoothing=args.box_smoothing,
         face_workers=getattr(args, "face_workers", None),
         compile=getattr(args, "compile", False),
+        encoder=make_encoder(args),
     )
 
 
@@ -171,6 +183,12 @@ def _add_model_arguments(parser) -> None:
     )
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the encoder: pays a compile up front, for long videos"
+    )
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        choices=("torch", "onnx"),
+        help="encoder runtime: PyTorch, or onnxruntime on MODEL/onnx (exported there first when missing)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -55,6 +55,7 @@ import torch
 from ..errors import ConfigError, InputFileError, LabelError
 from ..image_processing_mtclar import LANDMARK_BOX, UNKNOWN_BOX_SOURCE, landmark_boxes
 from ..io_utils import atomic_path
+from .encoders import Encoder, TorchEncoder
 from .faces import (
     DEFAULT_DETECTOR,
     NUM_LANDMARKS,
@@ -479,6 +480,8 @@ class FewShotVideoLabeler:
         face_workers: threads that detect and crop faces in parallel (default: one per core, at most 8).
         compile: run the encoder through `torch.compile` (pays a compile on the first batches; for long videos).
         mixed_precision: "auto" (bf16 autocast on a CUDA GPU that supports it, none on the CPU), "bf16" or "no".
+        encoder: what embeds the face crops (an `Encoder`, e.g. `OnnxEncoder`); default: `TorchEncoder` on `model`.
+            The model's pair heads label the frames whichever encoder embedded them.
 
     On a CUDA device the encoder also runs channels-last with pinned-memory copies; the CPU path is plain
     float32, NCHW (the numbers the tests check).
@@ -499,6 +502,7 @@ class FewShotVideoLabeler:
         face_workers: int | None = None,
         compile: bool = False,
         mixed_precision: str = "auto",
+        encoder: Encoder | None = None,
     ):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -522,10 +526,10 @@ class FewShotVideoLabeler:
         self.queue_size = queue_size or batch_size
         self.face_workers = face_workers or default_face_workers()
         self.autocast = self._use_bf16_autocast(mixed_precision)
-        self.channels_last = self.device.type == "cuda"
-        if self.channels_last:  # cuDNN's fastest convolutions on recent GPUs take NHWC
-            self.model.to(memory_format=torch.channels_last)
-        self._embed_fn = torch.compile(self.model.embed) if compile else self.model.embed
+        if encoder is not None and compile:
+            raise ConfigError("compile applies to the PyTorch encoder; it cannot compile a given encoder")
+        self.encoder = encoder if encoder is not None else TorchEncoder(self.model, self.autocast, compile)
+        self.channels_last = getattr(self.encoder, "channels_last", False)
 
     def _use_bf16_autocast(self, mixed_precision: str) -> bool:
         on_gpu = self.device.type == "cuda"
@@ -624,15 +628,9 @@ class FewShotVideoLabeler:
                 records += self._face_records(frames[start : start + self.batch_size], follower, pool, clock)
         return records
 
-    @torch.inference_mode()
     def embed_crops(self, pixels: list[np.ndarray]) -> torch.Tensor:
         """Embeddings (B, D) float32 on the CPU of face crops (3, S, S) from the image processor."""
-        batch = torch.from_numpy(np.stack(pixels))
-        if self.channels_last:
-            batch = batch.pin_memory().to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        batch = batch.to(self.device, self.dtype)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            return self._embed_fn(batch).float().cpu()
+        return self.encoder(np.stack(pixels))
 
     def _start_stages(self, frames: Iterator[VideoFrame], stop: threading.Event, clock: StageClock) -> tuple:
         """Start the decode and face threads; returns (queue of face records, threads)."""

@@ -15,10 +15,10 @@ from benchmarks import finite_positive
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_benchmark(module: str, out: Path) -> dict:
+def run_benchmark(module: str, out: Path, *extra: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", module, "--quick", "--tiny", "--device", "cpu", "--out", str(out)],
+        [sys.executable, "-m", module, "--quick", "--tiny", "--device", "cpu", "--out", str(out), *extra],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -59,6 +59,20 @@ def test_labeling_benchmark_smoke(tmp_path):
     }
     for check in result["targets"].values():
         assert finite_positive(check["value"]) and isinstance(check["met"], bool)
+
+
+def test_labeling_benchmark_compares_backends(tmp_path):
+    result = run_benchmark("benchmarks.labeling", tmp_path / "backends.json", "--backend", "torch", "onnx")
+    assert result["benchmark"] == "labeling-backends" and set(result["backends"]) == {"torch", "onnx"}
+    assert result["backends"]["onnx"]["providers"] == ["CPUExecutionProvider"]
+    for figures in result["backends"].values():
+        assert_figures(figures["encoder"], ("frames", "fps"))
+        for run in ("end_to_end", "end_to_end_no_detect"):
+            assert_figures(figures[run], ("frames", "fps", "encode_seconds"))
+    assert figures["end_to_end_no_detect"]["face_found_fraction"] == 1.0  # every whole frame is "the face"
+    assert_figures(result["onnx_vs_torch"], ("encoder", "end_to_end", "end_to_end_no_detect"))
+    assert result["label_max_abs_difference"] < 1e-3 and result["targets"]["label_max_abs_difference"]["met"]
+    assert isinstance(result["targets"]["onnx_encoder_vs_torch"]["met"], bool)
 
 
 def test_training_benchmark_smoke(tmp_path):

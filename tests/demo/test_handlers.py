@@ -189,7 +189,7 @@ def test_demo_command_is_registered(app_module, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(app_module, "main", lambda **kwargs: calls.append(kwargs) or 0)
     assert main(["demo", "--model", "m", "--port", "7999"]) == 0
-    assert calls == [{"model": "m", "host": "127.0.0.1", "port": 7999}]
+    assert calls == [{"model": "m", "host": "127.0.0.1", "port": 7999, "backend": "torch"}]
     assert main(["demo", "--port", "70000"]) == 1
     assert "--port must be in 1-65535" in capsys.readouterr().err
 

@@ -358,3 +358,42 @@ def test_sharded_safetensors_are_checked_shard_by_shard(model_dir, tmp_path):
     shards[-1].unlink()
     with pytest.raises(InputFileError, match=rf"{shards[-1].name}: missing \(listed in model.safetensors.index.json\)"):
         check_hub_folder(folder)
+
+
+def test_push_onnx_uploads_the_verified_export_and_the_card_says_how_to_run_it(model_dir, tmp_path, monkeypatch, online, capsys):
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    apis = []
+    monkeypatch.setattr("huggingface_hub.HfApi", lambda token: apis.append(RecordingApi(tmp_path / "committed")) or apis[-1])
+    assert main(["push", str(model_dir), REPO_ID, "--onnx"]) == 0
+    assert len(apis) == 1 and not (model_dir / "onnx").exists()  # exported into the upload, not the user's folder
+    committed = tmp_path / "committed"
+    assert sorted(p.name for p in (committed / "onnx").iterdir()) == [
+        "encoder.onnx", "manifest.json", "pair_heads.onnx", "preprocessor_config.json"
+    ]
+    manifest = json.loads((committed / "onnx" / "manifest.json").read_text())
+    from mtclar_hf.export.onnx_export import weights_digest
+
+    assert manifest["source_weights_sha256"] == weights_digest(committed)
+    card = (committed / "README.md").read_text()
+    assert "## Run with onnxruntime" in card and "pair_heads.onnx" in card
+    *_, onnx_block = _python_blocks(card)
+
+    # The card's onnxruntime snippet, run as written on the committed files laid out as a Hub download, in a
+    # process where mtclar_hf cannot be imported: the same differences as the PyTorch model.
+    cache = tmp_path / "hub_cache"
+    _hub_cache(committed, cache, REPO_ID, COMMIT)
+    work = tmp_path / "work"
+    work.mkdir()
+    images = _face_images(work)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    proc = run_without_mtclar_hf(onnx_block, cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = next(line for line in proc.stdout.splitlines() if line.startswith("onnx valence_diff"))
+    model = MTCLARModel.from_pretrained(model_dir).eval()
+    pixels = MTCLARImageProcessor.from_pretrained(model_dir)(images, face_boxes=[None, None], return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        embeddings = model.embed(pixels)
+        out = model.compare(embeddings[:1], embeddings[1:])
+    valence_diff, arousal_diff = re.fullmatch(r"onnx valence_diff (\[.*\]) arousal_diff (\[.*\])", printed).groups()
+    np.testing.assert_allclose(json.loads(valence_diff), out.valence_diff.numpy(), atol=6e-4)  # printed to 3 decimals
+    np.testing.assert_allclose(json.loads(arousal_diff), out.arousal_diff.numpy(), atol=6e-4)
