@@ -1,8 +1,10 @@
 """How well the face paths reproduce the landmark crop, and where each detector finds faces.
 
-    python -m benchmarks.face_crop [--clips 8] [--frames 150] [--out results.json] [--figure docs/images/face_crop.png]
+    python -m benchmarks.face_crop [--clips 8] [--frames 150] [--afew-va DIR] [--out results.json]
+                                   [--figure docs/images/face_crop.png]
 
-* Held-out SynthAffect clips (the quickstart's people, rendered at 128 px as the quick recipe does): the
+* SynthAffect clips (rendered at 128 px as the quick recipe does; `--afew-va DIR` reads AFEW-VA-layout
+  clips instead, e.g. the quickstart's held-out clips in `outputs/cache/synthaffect-*/raw/afew_va`): the
   share of frames where a face is found by the boxes-only Haar path (OpenCV's cascade + tracker, what
   labelling used before landmarks) and by the labeller's detector paths (boxes -> 68 predicted landmarks),
   and how well the predicted landmark box matches the true one (IoU).
@@ -58,25 +60,58 @@ def box_iou_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([box_iou(tuple(x), tuple(y)) for x, y in zip(a, b)])
 
 
-def synth_clips(num_clips: int, num_frames: int) -> dict:
+def rendered_clips(num_clips: int, num_frames: int):
+    """(frames (T, S, S, 3), landmarks (T, 68, 2)) of freshly rendered SynthAffect clips."""
     from mtclar_hf.data.synth import _identity_seed, render_clip
+
+    for index in range(num_clips):
+        clip = render_clip(_identity_seed(0, index), num_frames, image_size=CLIP_SIZE)
+        yield clip.frames, clip.landmarks
+
+
+def afew_va_clips(folder: Path, num_frames: int):
+    """(frames, landmarks) of AFEW-VA-layout clips, their first `num_frames` frames."""
+    from mtclar_hf.data.afew_va import load_afew_va_clips
+
+    for clip in load_afew_va_clips(folder):
+        frames = [np.asarray(image) for _, image in zip(range(num_frames), clip.iter_images())]
+        yield np.stack(frames), clip.landmarks[: len(frames)]
+
+
+HOG_THRESHOLDS = (0.0, -0.5)
+
+
+def hog_fires(frames, threshold: float) -> int:
+    """Frames where dlib's HOG detector alone (no fallback) returns a face at this decision threshold."""
+    from mtclar_hf.labeling.faces import HogDetector
+
+    detector = HogDetector(threshold=threshold, fallback=None)
+    return sum(bool(detector.detect(frame)) for frame in frames)
+
+
+def synth_clips(clips) -> dict:
     from mtclar_hf.image_processing_mtclar import landmark_boxes
 
     counts = {"frames": 0, "haar boxes only": 0, "hog + landmarks": 0, "haar + landmarks": 0}
+    fires = dict.fromkeys(HOG_THRESHOLDS, 0)
     ious = {"haar boxes only": [], "hog + landmarks": [], "haar + landmarks": []}
-    for index in range(num_clips):
-        clip = render_clip(_identity_seed(0, index), num_frames, image_size=CLIP_SIZE)
-        truth = landmark_boxes(clip.landmarks)
-        counts["frames"] += len(clip.frames)
-        paths = {"haar boxes only": haar_boxes_only(clip.frames)}
-        paths.update({f"{name} + landmarks": labeller_path(clip.frames, name) for name in ("hog", "haar")})
+    num_clips = 0
+    for frames, landmarks in clips:
+        num_clips += 1
+        truth = landmark_boxes(landmarks)
+        counts["frames"] += len(frames)
+        paths = {"haar boxes only": haar_boxes_only(frames)}
+        paths.update({f"{name} + landmarks": labeller_path(frames, name) for name in ("hog", "haar")})
         for name, (found, boxes) in paths.items():
             counts[name] += int(found.sum())
             ious[name] += box_iou_rows(boxes[found], truth[found]).tolist()
+        for threshold in HOG_THRESHOLDS:
+            fires[threshold] += hog_fires(frames, threshold)
     return {
         "clips": num_clips,
         "frames": counts["frames"],
         "found_fraction": {k: v / counts["frames"] for k, v in counts.items() if k != "frames"},
+        "hog_alone_fires_fraction": {f"threshold {t:g}": n / counts["frames"] for t, n in fires.items()},
         "landmark_box_iou_mean": {k: float(np.mean(v)) if v else None for k, v in ious.items()},
         "landmark_box_iou_p10": {k: float(np.percentile(v, 10)) if v else None for k, v in ious.items()},
     }
@@ -91,6 +126,8 @@ def real_videos() -> dict | None:
     for clip in ("single_face", "no_face"):
         frames = [f.image for f in iter_video_frames(REAL_FACES / f"{clip}.mp4")]
         result[clip] = {"frames": len(frames), "haar boxes only": float(haar_boxes_only(frames)[0].mean())}
+        for threshold in HOG_THRESHOLDS:
+            result[clip][f"hog alone, threshold {threshold:g}"] = hog_fires(frames, threshold) / len(frames)
         for name in ("hog", "haar"):
             result[clip][f"{name} + landmarks"] = float(labeller_path(frames, name)[0].mean())
     return result
@@ -142,11 +179,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=8, help="held-out SynthAffect clips (default 8)")
     parser.add_argument("--frames", type=int, default=150, help="frames per clip (default 150)")
+    parser.add_argument("--afew-va", default=None, help="AFEW-VA-layout clips to use instead of rendering new ones")
     parser.add_argument("--figure", default=None, help="also draw the box-source figure to this PNG")
     parser.add_argument("--out", default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
 
-    result = {"benchmark": "face_crop", "machine": machine(), "synthaffect": synth_clips(args.clips, args.frames)}
+    clips = afew_va_clips(Path(args.afew_va), args.frames) if args.afew_va else rendered_clips(args.clips, args.frames)
+    result = {"benchmark": "face_crop", "machine": machine(), "synthaffect": synth_clips(clips)}
+    result["synthaffect"]["source"] = args.afew_va or f"rendered ({CLIP_SIZE} px)"
     result["real_video"] = real_videos()
     if args.figure:
         result["figure"] = seed_figure(Path(args.figure))
@@ -155,7 +195,8 @@ def main(argv=None) -> int:
         (f"found: {name}", fraction, f"IoU with the true landmark box {synth['landmark_box_iou_mean'].get(name) or 0:.2f}")
         for name, fraction in synth["found_fraction"].items()
     ]
-    print_table(f"SynthAffect held-out clips ({synth['clips']} clips, {synth['frames']} frames, {CLIP_SIZE} px)", rows)
+    rows += [(f"HOG alone fires, {name}", value, "no tracking, no fallback") for name, value in synth["hog_alone_fires_fraction"].items()]
+    print_table(f"SynthAffect clips ({synth['clips']} clips, {synth['frames']} frames, {synth['source']})", rows)
     if result["real_video"]:
         print_table(
             "Real video: share of frames with a face (no_face: false alarms)",

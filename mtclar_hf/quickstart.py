@@ -194,7 +194,7 @@ def run_quickstart(args: argparse.Namespace) -> int:
     model = MTCLARModel.from_pretrained(model_dir).eval()
     processor = MTCLARImageProcessor.from_pretrained(model_dir)
     labeler = FewShotVideoLabeler(model, processor, detector=None)  # boxes come from the clips' landmarks
-    raw_clips = load_afew_va_clips(held_out_clips_dir(config))
+    raw_clips = list(load_afew_va_clips(held_out_clips_dir(config)))  # read twice: once per face path
     clips = encode_clips(labeler, raw_clips)
     detector_labeler = FewShotVideoLabeler(model, processor)  # the default detector, as `mtclar label`
     detected = encode_clips(detector_labeler, raw_clips, faces="detector")

@@ -596,6 +596,9 @@ def summary_lines(report: dict) -> list[str]:
         section = report.get(source)
         if not section:
             continue
+        if not section["num_videos"]:
+            lines.append(f"{source}: no video had a face in a support frame: nothing to score")
+            continue
         lines.append(
             f"{source}: {section['num_videos']} videos, support {section['support_fraction']:.1%} of frames (pooled over query frames)"
         )

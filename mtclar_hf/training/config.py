@@ -77,6 +77,7 @@ class DataSection:
     scale: list[float] = field(default_factory=lambda: [0.8, 1.2])
     shear: float = 0.1
     flip_p: float = 0.5
+    box_jitter: float = 0.0  # training crops: move / scale each face box by up to this fraction of its size
     weighted_sampling: bool = False  # sl: inverse-frequency class sampling
     num_workers: int = 0
 
@@ -298,6 +299,7 @@ def validate_config(config: TrainConfig, where: str) -> None:
     _require(0.0 <= data.same_identity_fraction <= 1.0, where, "data.same_identity_fraction must be in [0, 1]")
     _require(len(data.scale) == 2 and 0 < data.scale[0] <= data.scale[1], where, "data.scale must be [min, max] with 0 < min <= max")
     _require(0.0 <= data.flip_p <= 1.0, where, "data.flip_p must be in [0, 1]")
+    _require(0.0 <= data.box_jitter < 0.5, where, "data.box_jitter must be in [0, 0.5)")
     _require(data.num_workers >= 0, where, "data.num_workers must be >= 0")
     for name in ("train_pairs", "validation_pairs"):
         value = getattr(data, name)

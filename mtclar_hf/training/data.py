@@ -86,22 +86,24 @@ def load_splits(config: TrainConfig, dataset_dir: Path):
 
 def build_transforms(config: TrainConfig, model_config, processor):
     """(train, eval) image transforms at the model's input size."""
-    from ..data.transforms import EvalTransform, TrainAugment
+    from ..data.transforms import BoxJitter, EvalTransform, TrainAugment
 
     eval_transform = EvalTransform(processor=processor)
-    if not config.data.augment:
-        return eval_transform, eval_transform
     data = config.data
-    train_transform = TrainAugment(
-        resize_size=model_config.resize_size,
-        crop_size=model_config.image_size,
-        face_margin=processor.face_margin,
-        degrees=data.degrees,
-        translate=data.translate,
-        scale=tuple(data.scale),
-        shear=data.shear,
-        flip_p=data.flip_p,
-    )
+    train_transform = eval_transform
+    if data.augment:
+        train_transform = TrainAugment(
+            resize_size=model_config.resize_size,
+            crop_size=model_config.image_size,
+            face_margin=processor.face_margin,
+            degrees=data.degrees,
+            translate=data.translate,
+            scale=tuple(data.scale),
+            shear=data.shear,
+            flip_p=data.flip_p,
+        )
+    if data.box_jitter:
+        train_transform = BoxJitter(train_transform, data.box_jitter)
     return train_transform, eval_transform
 
 

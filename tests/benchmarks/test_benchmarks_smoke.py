@@ -37,6 +37,10 @@ def test_labeling_benchmark_smoke(tmp_path):
     stages = result["stages"]
     assert_figures(stages["decode"], ("frames", "seconds", "fps"))
     assert_figures(stages["faces"], ("fps", "detect_track_fps", "crop_fps", "face_found_fraction", "workers"))
+    by_detector = result["face_stage_by_detector"]
+    assert set(by_detector) == {"haar boxes only (no landmarks)", "hog + 68 landmarks", "haar + 68 landmarks"}
+    for row in by_detector.values():
+        assert_figures(row, ("fps", "face_found_fraction"))
     assert_figures(stages["encoder"], ("frames", "fps"))
     assert stages["decode"]["frames"] == 60  # 2 s at 30 frames/s
     assert result["slowest_stage"] in stages
@@ -86,3 +90,14 @@ def test_training_benchmark_smoke(tmp_path):
         assert_figures(figures, ("pairs", "seconds", "pairs_per_s"))
     assert_figures(result, ("with_data_vs_model_only",))
     assert_figures(result["memory"], ("peak_rss_mb",))
+
+
+def test_face_crop_benchmark_smoke(tmp_path):
+    from benchmarks.face_crop import main
+
+    out, figure = tmp_path / "face_crop.json", tmp_path / "face_crop.png"
+    assert main(["--clips", "1", "--frames", "6", "--figure", str(figure), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["synthaffect"]["found_fraction"]) == {"haar boxes only", "hog + landmarks", "haar + landmarks"}
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(result["figure"]["crops_left_top_side"]) == {"68 landmarks", "face_* (forehead)", "Haar", "HOG"}

@@ -141,3 +141,38 @@ def test_prepare_cli_records_the_box_source(tmp_path, capsys):
     import datasets
 
     assert dataset_box_source(datasets.load_from_disk(str(tmp_path / "csv"))["train"]) == "affectnet_face_box"
+
+
+def test_label_cli_writes_the_landmarks_it_cropped_around(real_faces_dir, tiny_model_dir, tmp_path):
+    support = tmp_path / "support.csv"
+    support.write_text("frame,valence,arousal\n0,0.2,0.1\n40,0.5,0.3\n")
+    out = tmp_path / "labels.csv"
+    args = ["label", real_faces_dir / "single_face.mp4", "--model", tiny_model_dir, "--support", support]
+    assert main([str(a) for a in [*args, "--landmarks", "--out", out, "--quiet"]]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    points = table[[f"lm{i}_{axis}" for i in range(68) for axis in ("x", "y")]].to_numpy().reshape(-1, 68, 2)
+    assert table["face_found"].all() and np.isfinite(points).all()
+    np.testing.assert_allclose(table[["box_x", "box_y", "box_w", "box_h"]], landmark_boxes(points), atol=1e-6)
+
+
+def test_evaluate_scores_both_face_paths_on_the_same_support_frames(tiny_model_dir, tmp_path):
+    from mtclar_hf.data.synth import write_synthaffect
+
+    write_synthaffect(tmp_path / "synth", num_identities=20, train_images=4, val_images=4, num_clips=4,
+                      frames_per_clip=30, num_workers=1)
+    reports = {}
+    for faces in ("landmarks", "detector"):
+        out = tmp_path / f"{faces}.json"
+        args = ["evaluate", "--model", tiny_model_dir, "--afew-va", tmp_path / "synth" / "afew_va", "--faces", faces,
+                "--k", 10, "--no-cross-actor", "--out", out, "--quiet"]
+        assert main([str(a) for a in args]) == 0
+        reports[faces] = json.loads(out.read_text())
+    assert reports["detector"]["faces"] == "detector" and reports["detector"]["protocol"]["faces"] == "detector"
+    assert reports["detector"]["same_video"]["num_videos"] >= 1  # the drawn faces of some clips are found
+    for clip, entry in reports["detector"]["same_video"]["per_video"].items():
+        landmark_entry = reports["landmarks"]["same_video"]["per_video"][clip]
+        assert landmark_entry["num_faces_found"] == landmark_entry["num_frames"]
+        # The same support positions: those where the detector found no face are counted, not replaced.
+        assert entry["num_support"] + entry["support_without_face"] == landmark_entry["num_support"]
