@@ -22,7 +22,8 @@ def tiny_recipe(tmp_path):
         embedding_size=16, projector_widths=[16], image_size=32, resize_size=36,
     )
     recipe["data"]["synth"].update(
-        identities=12, train_images=48, val_images=16, clips=2, frames=60, size=48, cache_dir=str(tmp_path / "cache")
+        identities=12, train_images=48, val_images=16, clips=2, frames=60, size=48, cache_dir=str(tmp_path / "cache"),
+        train_clips=3, train_clip_frames=8,
     )
     recipe["data"].update(train_pairs=64, validation_pairs=32)
     recipe["training"].update(batch_size=16, epochs=1)
@@ -37,6 +38,9 @@ def test_the_shipped_recipe_is_the_quick_recipe_with_held_out_clips():
     config = load_config(quickstart.QUICK_RECIPE)
     assert config.data.synth.clips >= 8 and config.data.synth.frames >= 300
     assert config.model.config["fusion"] == "diff" and config.model.config["difference_head_widths"] == []
+    # What real AffectNet allows: no identities; two frames of one person come from clips instead.
+    assert config.data.identity == "any" and config.data.same_identity_fraction == 0.0
+    assert config.data.clip_pairs_fraction > 0 and config.data.synth.train_clips > 0
 
 
 def test_quickstart_trains_labels_and_reports(tiny_recipe, tmp_path, capsys):

@@ -370,12 +370,16 @@ def write_synthaffect(
     image_size: int = 128,
     fps: float = DEFAULT_FPS,
     num_workers: int = 2,
+    num_train_clips: int = 0,
+    train_clip_frames: int = 60,
 ) -> dict:
     """Render SynthAffect into ``out_dir`` (atomically: replaced only once complete) and return a summary.
 
     ``out_dir/affectnet`` holds ``train_images`` + ``val_images`` stills of the train / validation identities,
     ``out_dir/afew_va`` holds ``num_clips`` clips of ``frames_per_clip`` frames of the clip identities (an
     actor may appear in several clips when there are more clips than clip identities).
+    ``out_dir/afew_va_train`` (when ``num_train_clips`` > 0) holds clips of ``train_clip_frames`` frames of
+    the TRAINING identities: video a model may learn from, as AFEW-VA is beside AffectNet.
     """
     _check_counts(
         num_identities=num_identities,
@@ -423,8 +427,25 @@ def write_synthaffect(
             )
             for c in range(num_clips)
         ]
+        if num_train_clips:
+            train_clips_dir = tmp / "afew_va_train"
+            train_width = max(3, len(str(num_clips + num_train_clips)))
+            # Clip ids after the held-out ones: a clip's motion and affect are seeded by its id.
+            clip_tasks += [
+                (
+                    str(train_clips_dir / f"{num_clips + c + 1:0{train_width}d}"),
+                    num_clips + c + 1,
+                    split.train[c % len(split.train)],
+                    seed,
+                    image_size,
+                    train_clip_frames,
+                    fps,
+                )
+                for c in range(num_train_clips)
+            ]
         # Clips first: they are the longest tasks, so the pool ends evenly.
         clip_summaries = _run_tasks(_write_clip, clip_tasks, num_workers) if clip_tasks else []
+        clip_summaries = clip_summaries[:num_clips]
         rows = _run_tasks(_write_still, still_tasks, num_workers)
         _write_affectnet_csvs(affectnet_dir, rows)
     seconds = time.perf_counter() - start
@@ -437,6 +458,7 @@ def write_synthaffect(
         "val_images": val_images,
         "clips": num_clips,
         "frames_per_clip": frames_per_clip,
+        "train_clips": num_train_clips,
         "fps": fps,
         # Counts only (the CLI prints the summary); names are identity_name(i) over split_identities(...).
         "identities": {"train": len(split.train), "validation": len(split.validation), "clips": len(actors)},

@@ -45,8 +45,10 @@ class SynthSection:
     identities: int = 24
     train_images: int = 2000
     val_images: int = 400
-    clips: int = 0  # AFEW-VA-layout clips (not used by training; render them for the labelling demos)
+    clips: int = 0  # AFEW-VA-layout clips of held-out people (not trained on: what the quickstart labels)
     frames: int = 1
+    train_clips: int = 0  # AFEW-VA-layout clips of the training people, for `data.clip_pairs_fraction`
+    train_clip_frames: int = 60
     size: int = 96
     cache_dir: str = "outputs/cache"
 
@@ -68,6 +70,10 @@ class DataSection:
     categories: list[int] | None = None  # expression ids used for pairs; the reference uses 0-6
     identity: str = "any"  # identity rule of the pairs; "same" needs an identity column
     same_identity_fraction: float = 0.0  # extra share of pairs taken within one identity (needs identities)
+    # Share of training pairs taken within one clip of a video dataset (a prepared AFEW-VA layout: `clips`, or
+    # SynthAffect's `synth.train_clips`): two frames of one person, which stills without identities cannot give.
+    clip_pairs_fraction: float = 0.0
+    clips: str | None = None
     va_threshold: float = 0.3
     train_pairs: int | None = None  # pairs (or images, for sl) per epoch; default: rows of the split
     validation_pairs: int | None = None
@@ -297,6 +303,14 @@ def validate_config(config: TrainConfig, where: str) -> None:
     _require(data.pair_mode in PAIR_MODES, where, f"data.pair_mode must be one of {list(PAIR_MODES)}, got {data.pair_mode!r}")
     _require(data.identity in IDENTITY_MODES, where, f"data.identity must be one of {list(IDENTITY_MODES)}, got {data.identity!r}")
     _require(0.0 <= data.same_identity_fraction <= 1.0, where, "data.same_identity_fraction must be in [0, 1]")
+    _require(0.0 <= data.clip_pairs_fraction < 1.0, where, "data.clip_pairs_fraction must be in [0, 1)")
+    _require(
+        data.clip_pairs_fraction == 0.0
+        or data.clips is not None
+        or (data.synth is not None and data.synth.train_clips > 0),
+        where,
+        "data.clip_pairs_fraction needs clips: data.clips (a prepared AFEW-VA folder) or data.synth.train_clips",
+    )
     _require(len(data.scale) == 2 and 0 < data.scale[0] <= data.scale[1], where, "data.scale must be [min, max] with 0 < min <= max")
     _require(0.0 <= data.flip_p <= 1.0, where, "data.flip_p must be in [0, 1]")
     _require(0.0 <= data.box_jitter < 0.5, where, "data.box_jitter must be in [0, 0.5)")

@@ -41,6 +41,7 @@ def synth_cache_dir(config: TrainConfig) -> Path:
 
 def render_and_prepare_synth(config: TrainConfig) -> Path:
     """Render SynthAffect and prepare its AffectNet layout, unless the cache already holds it."""
+    from ..data.afew_va import prepare_afew_va
     from ..data.affectnet import prepare_affectnet
     from ..data.synth import write_synthaffect
 
@@ -60,10 +61,33 @@ def render_and_prepare_synth(config: TrainConfig) -> Path:
             num_clips=synth.clips,
             frames_per_clip=synth.frames,
             image_size=synth.size,
+            num_train_clips=synth.train_clips,
+            train_clip_frames=synth.train_clip_frames,
         )
+    if synth.train_clips:
+        prepare_afew_va(raw / "afew_va_train", cache / "prepared_clips")
     prepare_affectnet(raw / "affectnet", prepared)
     (cache / "settings.json").write_text(json.dumps(vars(synth), indent=2, sort_keys=True))
     return prepared
+
+
+def clips_dataset_dir(config: TrainConfig) -> Path | None:
+    """The prepared AFEW-VA-layout folder that within-clip pairs come from, if the recipe asks for them."""
+    if not config.data.clip_pairs_fraction:
+        return None
+    if config.data.clips is not None:
+        return Path(config.data.clips)
+    return synth_cache_dir(config) / "prepared_clips"
+
+
+def load_clip_split(path: Path):
+    """The one split of a prepared AFEW-VA folder, whose `actor` column keeps pairs within one person."""
+    import datasets
+
+    if not (path / "dataset_dict.json").exists():
+        raise InputFileError(path, "not a prepared AFEW-VA folder (run `mtclar prepare afew-va` first)")
+    loaded = datasets.load_from_disk(str(path))
+    return loaded[next(iter(loaded))]
 
 
 def load_splits(config: TrainConfig, dataset_dir: Path):
@@ -135,14 +159,25 @@ class PairMixture(torch.utils.data.Dataset):
         return item
 
 
-def build_pair_dataset(config: TrainConfig, split, num_pairs: int | None, seed: int, transform) -> PairMixture:
+def build_pair_dataset(
+    config: TrainConfig, split, num_pairs: int | None, seed: int, transform, clips=None
+) -> PairMixture:
+    """Pairs of `split` under the recipe's identity rule, plus the recipe's share of pairs within one identity
+    of `split` and, when `clips` (a prepared AFEW-VA split) is given, within one person's clips."""
     from ..data.pairs import PairDataset
 
     data = config.data
     total = len(split) if num_pairs is None else num_pairs
     same_share = int(round(total * data.same_identity_fraction))
+    clip_share = int(round(total * data.clip_pairs_fraction)) if clips is not None else 0
     common = dict(mode=data.pair_mode, transform=transform, va_threshold=data.va_threshold, categories=data.categories)
     parts, flags = [], []
+    if clip_share > 0:
+        # Clips carry no expression category: their pairs are similar when close in valence/arousal.
+        clip_common = {**common, "mode": "va-distance", "categories": None}
+        parts.append(PairDataset(clips, num_pairs=clip_share, seed=seed + 104729, identity="same", **clip_common))
+        flags.append(True)
+    total -= clip_share
     if total - same_share > 0:
         parts.append(PairDataset(split, num_pairs=total - same_share, seed=seed, identity=data.identity, **common))
         flags.append(data.identity == "same")
@@ -259,8 +294,9 @@ def make_loader(dataset, batch_size: int, num_workers: int, sampler=None, drop_l
     )
 
 
-def build_loaders(config: TrainConfig, train_split, val_split, model_config, processor):
-    """(train_dataset, train_sampler, train_loader, val_loader) for the configured stage."""
+def build_loaders(config: TrainConfig, train_split, val_split, model_config, processor, clips_split=None):
+    """(train_dataset, train_sampler, train_loader, val_loader) for the configured stage; `clips_split` feeds
+    the training pairs taken within one clip (`data.clip_pairs_fraction`)."""
     import cv2
 
     # OpenCV's own thread pool fights torch's for the same cores on a CPU run (measured: 1.7 ms vs 3-6 ms
@@ -269,7 +305,9 @@ def build_loaders(config: TrainConfig, train_split, val_split, model_config, pro
     train_transform, eval_transform = build_transforms(config, model_config, processor)
     data, training = config.data, config.training
     if config.stage == "mtclar":
-        train_set = build_pair_dataset(config, train_split, data.train_pairs, config.seed, train_transform)
+        train_set = build_pair_dataset(
+            config, train_split, data.train_pairs, config.seed, train_transform, clips=clips_split
+        )
         val_set = build_pair_dataset(config, val_split, data.validation_pairs, config.seed + 1, eval_transform)
         weights = None
     else:

@@ -31,7 +31,15 @@ from ..data.affectnet import dataset_box_source
 from ..errors import ConfigError, InputFileError
 from ..io_utils import atomic_directory, atomic_write_text
 from .config import TrainConfig, build_model_config
-from .data import SAME_IDENTITY_KEY, build_loaders, load_splits, render_and_prepare_synth, steps_per_epoch
+from .data import (
+    SAME_IDENTITY_KEY,
+    build_loaders,
+    clips_dataset_dir,
+    load_clip_split,
+    load_splits,
+    render_and_prepare_synth,
+    steps_per_epoch,
+)
 
 CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
@@ -431,12 +439,16 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
 
     dataset_dir = resolve_dataset_dir(config, accelerator)
     train_split, val_split = load_splits(config, dataset_dir)
+    clips_dir = clips_dataset_dir(config)
+    clips_split = load_clip_split(clips_dir) if clips_dir is not None else None
     model = build_model(config)
     model_config = model.config
     processor = build_processor(config, model_config)
     # The crop is part of the model: record which face boxes it learns from, for labelling to check.
     processor.face_box_source = dataset_box_source(train_split)
-    train_set, sampler, train_loader, val_loader = build_loaders(config, train_split, val_split, model_config, processor)
+    train_set, sampler, train_loader, val_loader = build_loaders(
+        config, train_split, val_split, model_config, processor, clips_split
+    )
     frozen_encoder = config.stage == "sl" and config.model.pretrained is not None and config.model.freeze_encoder
 
     parameters = [p for p in model.parameters() if p.requires_grad]

@@ -143,3 +143,19 @@ def test_default_helpers_use_reference_sizes(tmp_path):
 def test_crop_larger_than_resize_is_rejected():
     with pytest.raises(ValueError, match="crop_size"):
         TrainAugment(resize_size=32, crop_size=40)
+
+
+def test_box_jitter_moves_and_scales_the_box_within_its_bounds():
+    from mtclar_hf.data.transforms import BoxJitter
+
+    seen = []
+    jitter = BoxJitter(lambda image, box, rng: seen.append(box) or box, jitter=0.1)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        jitter(None, (40.0, 60.0, 100.0, 80.0), rng)
+    boxes = np.asarray(seen)
+    centres = boxes[:, :2] + boxes[:, 2:] / 2
+    assert np.abs(centres - (90.0, 100.0)).max() <= 0.1 * 100 + 1e-9  # up to 10% of the longer side
+    assert np.allclose(boxes[:, 2] / boxes[:, 3], 100 / 80)  # the shape is kept, only the size changes
+    assert boxes[:, 2].min() >= 90 - 1e-9 and boxes[:, 2].max() <= 110 + 1e-9 and boxes[:, 2].std() > 1
+    assert jitter(None, None, rng) is None  # no box: nothing to move

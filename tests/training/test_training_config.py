@@ -12,7 +12,7 @@ from mtclar_hf.training.config import TrainConfig, load_config
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-@pytest.mark.parametrize("name", ["synth_quick.yaml", "affectnet_paper.yaml", "sl.yaml"])
+@pytest.mark.parametrize("name", ["synth_quick.yaml", "synth_quick_same_identity.yaml", "affectnet_paper.yaml", "sl.yaml"])
 def test_shipped_configs_parse(name):
     config = load_config(CONFIGS / name)
     assert isinstance(config, TrainConfig)
@@ -58,6 +58,8 @@ def test_json_configs_work_too(tmp_path):
         (["model.config.hidden=3"], "unknown key model.config.hidden"),
         (["data.synth={seed: 0}"], "exactly one of data.dataset"),
         (["optim"], "expected KEY=VALUE"),
+        (["data.clip_pairs_fraction=0.5"], "data.clip_pairs_fraction needs clips"),
+        (["data.box_jitter=0.7"], "data.box_jitter must be in [0, 0.5)"),
     ],
 )
 def test_bad_values_name_file_and_key(tmp_path, overrides, expected):
