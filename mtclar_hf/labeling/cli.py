@@ -216,7 +216,7 @@ def _add_face_arguments(parser) -> None:
         "--detector-scale",
         type=float,
         default=None,
-        help="downscale factor for face detection (default: longer side 320 px)",
+        help="downscale factor for face detection (default: longer side 480 px for hog, 320 px for haar)",
     )
     parser.add_argument(
         "--box-smoothing",

@@ -475,7 +475,7 @@ class FewShotVideoLabeler:
         follow: "largest" or a face index (0 = leftmost), see `FaceTracker`.
         box_smoothing: EMA weight of the previous frame's landmarks (and so of the crop box), in [0, 1).
         max_gap: frames a detector may miss the followed face before it counts as lost (`FaceTracker`).
-        detector_scale: downscale factor for face detection (default: longer side 320 px).
+        detector_scale: downscale factor for face detection (default: longer side 480 px for HOG, 320 px for Haar).
         queue_size: cropped frames waiting for the encoder (bounds memory together with `batch_size`).
         face_workers: threads that detect and crop faces in parallel (default: one per core, at most 8).
         compile: run the encoder through `torch.compile` (pays a compile on the first batches; for long videos).
