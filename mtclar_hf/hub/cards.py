@@ -336,8 +336,12 @@ def training_recipe(training_config: dict | None) -> list[str]:
     ]
     if training_config.get("stage", "mtclar") == "mtclar":
         lines.append(f"pairs: `{data.get('pair_mode', 'category')}` similarity, identity rule `{data.get('identity', 'any')}`"
-                     + (f", categories {data['categories']}" if data.get("categories") else ""))
+                     + (f", categories {data['categories']}" if data.get("categories") else "")
+                     + (f"; {data['clip_pairs_fraction']:.0%} of the training pairs within one clip of a video dataset"
+                        if data.get("clip_pairs_fraction") else ""))
     augment = "on (affine, horizontal flip, random crop)" if data.get("augment", True) else "off (evaluation transform)"
+    if data.get("box_jitter"):
+        augment += f"; face boxes moved and scaled by up to {data['box_jitter']:.0%}"
     lines += [
         f"augmentation: {augment}",
         f"optimiser: Adam, lr {optim.get('lr')}, weight decay {optim.get('weight_decay')}; schedule `{schedule.get('name')}`",
@@ -348,7 +352,7 @@ def training_recipe(training_config: dict | None) -> list[str]:
     return lines
 
 
-def _architecture(config: dict, parameters: int | None) -> list[str]:
+def _architecture(config: dict, parameters: int | None, processor: dict | None = None) -> list[str]:
     encoder = config.get("encoder", "resnet")
     lines = [
         f"architecture: `{(config.get('architectures') or ['MTCLARModel'])[0]}`",
@@ -358,6 +362,12 @@ def _architecture(config: dict, parameters: int | None) -> list[str]:
         f"input: RGB face crop {config.get('image_size')} x {config.get('image_size')} (resize {config.get('resize_size')} then centre crop), values in [0, 1]",
         f"training tasks: {', '.join(config.get('tasks') or [])}",
     ]
+    box_source = (processor or {}).get("face_box_source", "unknown")
+    if box_source == "landmarks68":
+        lines.append("face crop: the square around the 68 iBUG landmarks' box, grown by the processor's margin "
+                     "(what `mtclar label` cuts on video; other crops lower accuracy)")
+    elif box_source != "unknown":
+        lines.append(f"face crop: trained on `{box_source}` face boxes")
     if parameters is not None:
         lines.append(f"parameters: {parameters / 1e6:.2f} M")
     return lines
@@ -415,7 +425,9 @@ def render_model_card(
         card_data,
         template_path=str(template_path("model")),
         repo_id=repo_id,
-        architecture=_architecture(config, _parameter_count(model_dir)),
+        architecture=_architecture(
+            config, _parameter_count(model_dir), _read_json(model_dir / "preprocessor_config.json")
+        ),
         is_single_image=is_single_image,
         # The class that config.json's auto_map (and mtclar_hf's registration) maps to this architecture.
         auto_class="AutoModelForImageClassification" if is_single_image else "AutoModel",
