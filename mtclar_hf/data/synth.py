@@ -414,35 +414,13 @@ def write_synthaffect(
             )
             for i in range(val_images)
         ]
-        width = max(3, len(str(num_clips)))
-        clip_tasks = [
-            (
-                str(afew_dir / f"{c + 1:0{width}d}"),
-                c + 1,
-                split.clips[c % len(split.clips)],
-                seed,
-                image_size,
-                frames_per_clip,
-                fps,
-            )
-            for c in range(num_clips)
-        ]
+        # Held-out clips first, then training clips: a clip's motion and affect are seeded by its id.
+        clip_tasks = _clip_tasks(afew_dir, range(1, num_clips + 1), split.clips, seed, image_size, frames_per_clip, fps)
         if num_train_clips:
-            train_clips_dir = tmp / "afew_va_train"
-            train_width = max(3, len(str(num_clips + num_train_clips)))
-            # Clip ids after the held-out ones: a clip's motion and affect are seeded by its id.
-            clip_tasks += [
-                (
-                    str(train_clips_dir / f"{num_clips + c + 1:0{train_width}d}"),
-                    num_clips + c + 1,
-                    split.train[c % len(split.train)],
-                    seed,
-                    image_size,
-                    train_clip_frames,
-                    fps,
-                )
-                for c in range(num_train_clips)
-            ]
+            train_ids = range(num_clips + 1, num_clips + num_train_clips + 1)
+            clip_tasks += _clip_tasks(
+                tmp / "afew_va_train", train_ids, split.train, seed, image_size, train_clip_frames, fps
+            )
         # Clips first: they are the longest tasks, so the pool ends evenly.
         clip_summaries = _run_tasks(_write_clip, clip_tasks, num_workers) if clip_tasks else []
         clip_summaries = clip_summaries[:num_clips]
@@ -464,6 +442,15 @@ def write_synthaffect(
         "identities": {"train": len(split.train), "validation": len(split.validation), "clips": len(actors)},
         "seconds": round(seconds, 2),
     }
+
+
+def _clip_tasks(folder: Path, clip_ids, identities: list[int], seed: int, image_size: int, frames: int, fps: float):
+    """`_write_clip` tasks for clips numbered `clip_ids`, their people taken in turn from `identities`."""
+    width = max(3, len(str(clip_ids[-1]))) if len(clip_ids) else 3
+    return [
+        (str(folder / f"{clip_id:0{width}d}"), clip_id, identities[n % len(identities)], seed, image_size, frames, fps)
+        for n, clip_id in enumerate(clip_ids)
+    ]
 
 
 def _write_affectnet_csvs(affectnet_dir: Path, rows: list) -> None:
