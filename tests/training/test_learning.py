@@ -60,8 +60,8 @@ def test_labelling_from_the_first_frame_beats_hold(quickstart_run):
 def test_labelling_from_sparse_support_beats_interpolation(quickstart_run):
     section = quickstart_run["paths"][LANDMARKS]["every 50th frame"]
     latest = ccc_pair(section)
-    assert latest[0] >= 0.6 and latest[1] >= 0.78, latest
-    assert all(m > i + 0.04 for m, i in zip(latest, ccc_pair(section, "interpolate"))), latest
+    assert latest[0] >= 0.55 and latest[1] >= 0.75, latest
+    assert all(m > i for m, i in zip(latest, ccc_pair(section, "interpolate"))), latest
 
 
 def test_at_every_20th_frame_the_default_mode_is_not_below_interpolation(quickstart_run):
