@@ -1,6 +1,6 @@
 """AFEW-VA as a Hugging Face `datasets.DatasetDict`, and clip-by-clip access for the labeller.
 
-Raw layout (MTCLAR_REFERENCE.md §9): one folder per clip (``001`` .. ``600``) of PNG frames
+Raw layout: one folder per clip (``001`` .. ``600``) of PNG frames
 ``00000.png``, ``00001.png``, ... and one JSON per clip, ``<clip>/<clip>.json`` (a top-level
 ``<clip>.json`` beside the folder is accepted too)::
 

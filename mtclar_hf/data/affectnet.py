@@ -1,6 +1,6 @@
 """AffectNet as a Hugging Face `datasets.DatasetDict`.
 
-Two raw layouts are read (exact formats in MTCLAR_REFERENCE.md §9):
+Two raw layouts are read:
 
 - **original** release: ``Manually_Annotated_Images/<subdir>/<name>.jpg`` with ``training.csv`` and
   ``validation.csv`` (header ``subDirectory_filePath,face_x,face_y,face_width,face_height,

@@ -1,6 +1,6 @@
 """Training-time augmentation (the reference recipe) and the `with_transform` helpers.
 
-Reference (authors' code, MTCLAR_REFERENCE.md §5): resize to 288 -> RandomAffine(degrees=20,
+Reference (the authors' code): resize to 288 -> RandomAffine(degrees=20,
 translate=0.2, scale=0.8-1.2, shear=0.1) -> horizontal flip p=0.5 -> random crop 256. Evaluation is
 resize 288 -> centre crop 256, which is what :class:`mtclar_hf.MTCLARImageProcessor` does; the eval
 helpers here call the processor so there is a single eval path.

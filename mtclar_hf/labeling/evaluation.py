@@ -1,4 +1,4 @@
-"""The few-shot protocol on AFEW-VA (MTCLAR_REFERENCE.md §6), for every anchor mode and both baselines.
+"""The few-shot protocol on AFEW-VA (the paper's protocol), for every anchor mode and both baselines.
 
 For each clip: every frame is encoded once, cropped around the AFEW-VA landmarks (``faces="landmarks"``) or
 around landmarks predicted inside a face detector's box, as on a user's video (``faces="detector"``: the

@@ -11,8 +11,8 @@ Two stages, so that the cost of many anchors stays small:
    per-frame embeddings, timestamps and face boxes (it can be saved to .npz and labelled again without
    re-encoding).
 2. `label(encoded, support, anchor=...)` predicts each query frame q from labelled anchors s as
-   `clip(label(s) + compare(emb_q, emb_s).valence_diff, -1, 1)` (the reference protocol,
-   MTCLAR_REFERENCE.md §6; the model already applies 2*tanh) and combines the per-anchor predictions
+   `clip(label(s) + compare(emb_q, emb_s).valence_diff, -1, 1)` (the reference protocol;
+   the model already applies 2*tanh) and combines the per-anchor predictions
    with the weights of the anchor mode. `compare` runs only the fusion and the small heads on cached
    embeddings, so K anchors cost K head passes per frame, not K encoder passes.
 

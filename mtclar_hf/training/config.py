@@ -1,7 +1,7 @@
 """Training configuration: a tree of dataclasses read from YAML or JSON, with `--set key=value` overrides.
 
 A config file has the sections below (every key optional; defaults are the paper's AffectNet recipe,
-MTCLAR_REFERENCE.md §5). Unknown keys and values of the wrong type are a :class:`ConfigError` naming the
+docs/TRAINING.md). Unknown keys and values of the wrong type are a :class:`ConfigError` naming the
 file and the dotted key, so a typo never silently trains with a default::
 
     stage: mtclar            # "mtclar" (pairs, multi-task) or "sl" (singleton heads, MT-CLAR+SL)
