@@ -1,13 +1,36 @@
 """Packaging for mtclar_hf. Install torch==2.13.0 first (see README / Makefile): an
 unpinned torch from PyPI pulls a multi-GB CUDA build, and torchvision must never come in."""
+import ast
 import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 ONNX_REQUIRES = ["onnxruntime>=1.17", "onnx>=1.15"]
 
 version = re.search(r'__version__ = "([^"]+)"', Path("mtclar_hf/__init__.py").read_text()).group(1)
+
+
+def shipped_folders() -> dict:
+    """`mtclar_hf.resources.SHIPPED`, read without importing the package (that needs torch)."""
+    tree = ast.parse(Path("mtclar_hf/resources.py").read_text())
+    node = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "SHIPPED")
+    return ast.literal_eval(node.value)
+
+
+class BuildWithShippedFiles(build_py):
+    """Copy the recipes, card templates and demo app from their top-level folders into the package, so a
+    wheel (a regular install) carries them; an editable install reads the folders themselves."""
+
+    def run(self):
+        super().run()
+        for kind, (source, pattern) in shipped_folders().items():
+            target = Path(self.build_lib) / "mtclar_hf" / kind
+            target.mkdir(parents=True, exist_ok=True)
+            for path in sorted(Path(source).glob(pattern)):
+                self.copy_file(str(path), str(target / path.name))
+
 
 setup(
     name="mtclar_hf",
@@ -18,7 +41,6 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["mtclar_hf", "mtclar_hf.*"]),
     include_package_data=True,
-    # configs/ and hub_cards/ live at the repository root: the Makefile installs in editable mode (pip install -e).
     package_data={"mtclar_hf": ["evaluate_metrics/*/*.py"]},
     install_requires=[
         "torch>=2.4",  # 2.13.0 CPU build is installed first by the Makefile
@@ -57,4 +79,5 @@ setup(
         ],
     },
     entry_points={"console_scripts": ["mtclar=mtclar_hf.cli:main"]},
+    cmdclass={"build_py": BuildWithShippedFiles},
 )

@@ -17,17 +17,16 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError
+from .resources import shipped_file
 
-APP_PATH = Path(__file__).resolve().parent.parent / "demo" / "app.py"
 MODULE_NAME = "mtclar_demo_app"
 
 
-def load_demo_module(path: Path = APP_PATH):
-    """Import `demo/app.py` as a module (it is not part of the installed package)."""
+def load_demo_module(path: Path | None = None):
+    """Import the demo app (`demo/app.py`, shipped in the wheel too) as a module."""
     if MODULE_NAME in sys.modules:
         return sys.modules[MODULE_NAME]
-    if not path.is_file():
-        raise ConfigError(f"{path}: the demo app is missing (it ships with the source checkout of mtclar_hf)")
+    path = path or shipped_file("demo_app", "app.py")
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[MODULE_NAME] = module  # dataclasses look their module up while the file executes

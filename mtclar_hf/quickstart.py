@@ -20,9 +20,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from .resources import shipped_file
+
 DEFAULT_OUT = Path("outputs/quickstart")
-# configs/ sits beside the package in the repository (the Makefile installs it in editable mode).
-QUICK_RECIPE = Path(__file__).resolve().parent.parent / "configs" / "synth_quick.yaml"
+QUICK_RECIPE = shipped_file("recipes", "synth_quick.yaml")
 # (name, support strategy settings): the densities the labelling targets are set at.
 SUPPORT_SETTINGS = (
     ("first frame only", {"strategy": "first"}),

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import InputFileError
 from ..io_utils import read_json_object
+from ..resources import shipped_file
 
 TEMPLATE_NAMES = {"model": "modelcard_template.md", "dataset": "datasetcard_template.md"}
 
@@ -56,17 +57,8 @@ PAPER_CITATION = """@inproceedings{parameshwara2023mtclar,
 
 
 def template_path(kind: str) -> Path:
-    """The card template for ``kind`` ("model" or "dataset").
-
-    ``hub_cards/`` lives at the repository top level (found relative to this file in an editable
-    install); a regular install may ship a copy as package data under ``mtclar_hf/hub_templates/``.
-    """
-    name = TEMPLATE_NAMES[kind]
-    package = Path(__file__).resolve().parents[1]
-    for folder in (package.parent / "hub_cards", package / "hub_templates"):
-        if (folder / name).is_file():
-            return folder / name
-    raise InputFileError(package.parent / "hub_cards" / name, "card template not found (is mtclar_hf installed from its repository?)")
+    """The card template for ``kind`` ("model" or "dataset"), from ``hub_cards/`` (`mtclar_hf.resources`)."""
+    return shipped_file("hub_templates", TEMPLATE_NAMES[kind])
 
 
 # ----------------------------------------------------------------------------------------------- metrics
