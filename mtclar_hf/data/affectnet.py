@@ -129,8 +129,9 @@ def dataset_box_source(dataset) -> str:
     return found.group(1) if found else UNKNOWN_BOX_SOURCE
 
 
-def dataset_card(summary: PrepareSummary, box_source: str) -> str:
+def dataset_card(summary: PrepareSummary) -> str:
     """README.md of a prepared folder: what was kept and how faces are boxed."""
+    box_source = summary.box_source
     how = {
         LANDMARK_BOX: "the bounding box of the 68 iBUG landmarks (the crop convention `mtclar label` reproduces on video)",
         "affectnet_face_box": "AffectNet's own `face_x/y/width/height` detector boxes (they reach the forehead; "
@@ -493,7 +494,7 @@ def prepare_affectnet(
     dataset_dict, summary = build_affectnet(raw_dir, layout=layout, skip_missing=skip_missing, face_box=face_box)
     if not any(len(split) for split in dataset_dict.values()):
         raise InputFileError(raw_dir, "no usable rows (every row was dropped)")
-    card = dataset_card(summary, summary.box_source)
+    card = dataset_card(summary)
     save_dataset_dict(dataset_dict, out_dir, summary.image_bytes, num_proc=num_proc, card=card)
     return summary
 
