@@ -68,6 +68,21 @@ class MTCLARConfig(PreTrainedConfig):
     num_expression_classes / sl_hidden_widths / expression_class_weights:
         The MT-CLAR+SL head (`MTCLARForAffectPrediction`): 8 AffectNet classes, MLP widths
         256 -> 1024 -> 512 -> 256 -> 128 as the reference, optional cross-entropy class weights.
+    sl_hidden_bias (`bool`, defaults to False):
+        Biases on the SL head's hidden Linear layers (the reference has none, as BatchNorm follows; EmoNet's
+        head has them).
+    sl_output_activation (`str`, defaults to `"tanh"`):
+        `"tanh"` squashes valence and arousal into the label range; `"identity"` leaves them unbounded, as
+        EmoNet's head does.
+    affect_head (`bool`, defaults to False):
+        `MTCLARModel` also carries the SL head, so that one encoder pass gives both the pair heads' inputs and
+        single-image predictions (the `offset` anchor mode). Converted EmoNet folders use it for EmoNet's own head.
+    pair_heads_trained (`bool`, defaults to True):
+        False when the similarity / difference heads were never trained (a converted EmoNet folder): labelling
+        then offers only the modes that do not use them.
+    provenance (`dict`, *optional*):
+        What the weights were made from: `dataset` (name), `synthetic` (bool) and, for converted weights,
+        `source`, `license` and `redistributable`. `None` when unknown (folders saved without it).
     emofan_num_modules / emofan_n_blocks / emofan_attention:
         EmoFAN architecture (EmoNet's constructor defaults).
 
@@ -104,6 +119,11 @@ class MTCLARConfig(PreTrainedConfig):
     num_expression_classes: int = 8
     sl_hidden_widths: list[int] | tuple[int, ...] = (1024, 512, 256, 128)
     expression_class_weights: list[float] | None = None
+    sl_hidden_bias: bool = False
+    sl_output_activation: str = "tanh"
+    affect_head: bool = False
+    pair_heads_trained: bool = True
+    provenance: dict | None = None
     emofan_num_modules: int = 2
     emofan_n_blocks: int = 4
     emofan_attention: bool = True
@@ -186,8 +206,9 @@ class MTCLARConfig(PreTrainedConfig):
     def validate_choices(self):
         if self.fusion not in self.fusions:
             raise ValueError(f"fusion must be one of {self.fusions}, got {self.fusion!r}")
-        if self.diff_activation not in ("tanh", "identity"):
-            raise ValueError(f"diff_activation must be 'tanh' or 'identity', got {self.diff_activation!r}")
+        for name in ("diff_activation", "sl_output_activation"):
+            if getattr(self, name) not in ("tanh", "identity"):
+                raise ValueError(f"{name} must be 'tanh' or 'identity', got {getattr(self, name)!r}")
         unknown = set(self.tasks) - set(self.all_tasks)
         if unknown or not self.tasks:
             raise ValueError(f"tasks must be a non-empty subset of {self.all_tasks}, got {self.tasks}")

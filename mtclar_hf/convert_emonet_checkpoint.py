@@ -3,17 +3,22 @@
     mtclar convert-emonet emonet_8.pth models/mtclar-emofan
     python -m mtclar_hf.convert_emonet_checkpoint emonet_8.pth models/mtclar-emofan
 
-The result is `MTCLARModel(MTCLARConfig(encoder="emofan"))` whose encoder holds EmoNet's weights (the FAN
-landmark trunk, frozen, and the emotion branch), saved with `save_pretrained` as safetensors next to an
-`MTCLARImageProcessor` that resizes face crops straight to 256x256 as EmoNet expects. MT-CLAR's projector heads
-are freshly initialised (seeded): this folder is the starting point of MT-CLAR training, as in the paper. EmoNet's
-own head (`emo_fc_2.*`: Linear 256->128, BatchNorm1d, Linear 128->n_expression+2) is checked and dropped, because
-MT-CLAR replaces it by the identity.
+The result is `MTCLARModel(MTCLARConfig(encoder="emofan", affect_head=True))`, saved with `save_pretrained` as
+safetensors next to an `MTCLARImageProcessor` that crops faces the way EmoNet was evaluated:
+
+* the encoder holds EmoNet's weights (the FAN landmark trunk, frozen, and the emotion branch);
+* the SL head computes exactly EmoNet's own head `emo_fc_2` (Linear 256->128 with bias, BatchNorm1d, ReLU,
+  Linear 128->n_expression+2, no squashing): `affect_mlp` holds the first three layers, `expression_head` rows
+  0..n_expression-1 of the last one and `va_head` its last two rows (valence, arousal). So a converted folder
+  labels real faces without any training, with the `offset` anchor mode (`label(s) + SL(q) - SL(s)`);
+* MT-CLAR's pair heads are freshly initialised (seeded) and marked untrained (`pair_heads_trained=False`), so
+  labelling offers only the modes that do not use them. The folder is also the starting point of MT-CLAR
+  training, as in the paper.
 
 Weights: EmoNet's weights come from github.com/face-analysis/emonet (`pretrained/emonet_8.pth`), released under
 Creative Commons BY-NC-ND 4.0 (non-commercial, no derivatives). They are not shipped with this package and nothing
-here downloads them: download them yourself and check that your use is allowed by that licence (a converted folder
-is a derivative of those weights; do not redistribute it where the licence forbids).
+here downloads them: download them yourself and check that your use is allowed by that licence. A converted folder
+is a derivative of those weights: its config records that (`provenance`), and `mtclar push` refuses it.
 
 Safety and strictness: the file is read with `torch.load(weights_only=True)`, so no pickled code runs. EmoNet's
 own loaders strip every `module.` substring (DataParallel) and then call `load_state_dict(strict=False)`, which
@@ -30,17 +35,25 @@ import sys
 from pathlib import Path
 
 EMONET_HEAD_PREFIX = "emo_fc_2."
+EMONET_HEAD_HIDDEN = 128
 NUM_REGRESSION_OUTPUTS = 2  # valence, arousal
 SHOWN_KEYS = 3  # how many offending keys an error message names
+EMONET_LICENSE = "CC BY-NC-ND 4.0"
+# EmoNet's evaluation crop is a square about 200 * (w + h) / 220 px wide around the 68-landmark box (w, h): for a
+# square landmark box that is the box grown by (400 / 220 - 1) / 2 of its side on each side.
+EMONET_FACE_MARGIN = round((400 / 220 - 1) / 2, 3)
+# emo_fc_2 index -> our SL head module: Linear (0) and BatchNorm (1); ReLU (2) has no weights; 3 is split below.
+EMONET_HEAD_MODULES = {"emo_fc_2.0.": "affect_mlp.0.", "emo_fc_2.1.": "affect_mlp.1."}
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "convert-emonet",
-        help="convert EmoNet's emonet_8.pth into an MT-CLAR model folder with the EmoFAN encoder",
+        help="convert EmoNet's emonet_8.pth into an MT-CLAR model folder that labels real faces (anchor mode offset)",
         description=(
             "Convert EmoNet's pretrained weights (download them yourself from github.com/face-analysis/emonet; "
-            "licence CC BY-NC-ND 4.0) into an MT-CLAR model folder (safetensors + config + image processor)."
+            "licence CC BY-NC-ND 4.0) into an MT-CLAR model folder (safetensors + config + image processor): the "
+            "EmoFAN encoder and EmoNet's own valence/arousal/expression head, ready for `mtclar label --anchor offset`."
         ),
     )
     add_arguments(parser)
@@ -92,9 +105,9 @@ def load_emonet_state_dict(pth_path: Path) -> dict:
 
 
 def expected_emonet_shapes(encoder, n_expression: int) -> tuple[dict, dict]:
-    """EmoNet's key -> shape: the encoder's own keys, and those of the dropped head `emo_fc_2`."""
+    """EmoNet's key -> shape: the encoder's own keys, and those of its head `emo_fc_2`."""
     encoder_shapes = {key: tuple(value.shape) for key, value in encoder.state_dict().items()}
-    hidden = 128
+    hidden = EMONET_HEAD_HIDDEN
     head_shapes = {
         "emo_fc_2.0.weight": (hidden, encoder.output_size),
         "emo_fc_2.0.bias": (hidden,),
@@ -148,7 +161,51 @@ def split_and_check(pth_path: Path, state_dict: dict, encoder_shapes: dict, head
         if key in encoder_shapes:
             encoder_weights[key] = torch.zeros((), dtype=torch.long)
     head_weights = {key: state_dict[key] for key in head_shapes if key in state_dict}
+    for key in filled:
+        if key in head_shapes:
+            head_weights[key] = torch.zeros((), dtype=torch.long)
     return encoder_weights, head_weights, filled
+
+
+def affect_head_state_dict(head_weights: dict, n_expression: int) -> dict:
+    """EmoNet's `emo_fc_2.*` tensors under our SL head's names; its output layer split into expression rows and
+    the valence/arousal rows."""
+    renamed = {}
+    for key, value in head_weights.items():
+        for emonet_prefix, our_prefix in EMONET_HEAD_MODULES.items():
+            if key.startswith(emonet_prefix):
+                renamed[our_prefix + key[len(emonet_prefix) :]] = value
+    for name in ("weight", "bias"):
+        output_layer = head_weights[f"emo_fc_2.3.{name}"]
+        renamed[f"expression_head.{name}"] = output_layer[:n_expression]
+        renamed[f"va_head.{name}"] = output_layer[n_expression:]
+    return renamed
+
+
+def emonet_config(n_expression: int, pth_path: Path):
+    """The MT-CLAR config of a converted folder: EmoFAN encoder, EmoNet's head as the SL head, untrained pair heads."""
+    from . import MTCLARConfig
+
+    return MTCLARConfig(
+        encoder="emofan",
+        image_size=256,
+        resize_size=256,
+        freeze_encoder_trunk=True,
+        embedding_size=256,
+        affect_head=True,
+        sl_hidden_widths=[EMONET_HEAD_HIDDEN],
+        sl_hidden_bias=True,
+        sl_output_activation="identity",
+        num_expression_classes=n_expression,  # EmoNet's order is AffectNet's: the class names follow from it
+        pair_heads_trained=False,
+        provenance={
+            "dataset": "AffectNet (EmoNet's training)",
+            "synthetic": False,
+            "source": pth_path.name,
+            "license": EMONET_LICENSE,
+            "redistributable": False,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------------ converting
@@ -158,8 +215,9 @@ def convert_emonet_checkpoint(
     """Convert an EmoNet checkpoint into a saved `MTCLARModel` (EmoFAN encoder) + image processor in `out_dir`."""
     import torch
 
-    from . import MTCLARConfig, MTCLARImageProcessor, MTCLARModel
+    from . import MTCLARImageProcessor, MTCLARModel
     from .errors import InputFileError
+    from .image_processing_mtclar import LANDMARK_BOX
     from .io_utils import atomic_directory
     from .modeling_emofan import EmoFANEncoder
 
@@ -168,7 +226,7 @@ def convert_emonet_checkpoint(
         raise InputFileError(out_dir, "already exists (pass --overwrite to replace it)")
     state_dict = load_emonet_state_dict(pth_path)
 
-    config = MTCLARConfig(encoder="emofan", image_size=256, resize_size=256, freeze_encoder_trunk=True, embedding_size=256)
+    config = emonet_config(n_expression, pth_path)
     with torch.device("meta"):  # shapes only: check the file before paying for a real model
         layout = EmoFANEncoder(config)
     encoder_shapes, head_shapes = expected_emonet_shapes(layout, n_expression)
@@ -178,9 +236,15 @@ def convert_emonet_checkpoint(
         torch.manual_seed(seed)
         model = MTCLARModel(config)
     model.encoder.load_state_dict(encoder_weights, strict=True)
+    head_state = affect_head_state_dict(head_weights, n_expression)
+    missing, unexpected = model.load_state_dict(head_state, strict=False)
+    if unexpected or any(key.startswith(("affect_mlp.", "expression_head.", "va_head.")) for key in missing):
+        raise RuntimeError(f"EmoNet's head does not map onto the SL head: {unexpected or missing}")
     model.eval()
 
-    processor = MTCLARImageProcessor(resize_size=256, crop_size=256)
+    processor = MTCLARImageProcessor(
+        resize_size=256, crop_size=256, face_margin=EMONET_FACE_MARGIN, face_box_source=LANDMARK_BOX
+    )
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
@@ -196,14 +260,16 @@ def print_summary(
     encoder_params = list(model.encoder.parameters())
     frozen = sum(p.numel() for p in encoder_params if not p.requires_grad)
     trainable = sum(p.numel() for p in encoder_params if p.requires_grad)
-    head_params = sum(p.numel() for name, p in model.named_parameters() if not name.startswith("encoder."))
+    pair_heads = ("similarity_head.", "valence_head.", "arousal_head.", "embedding_projection.")
+    head_params = sum(p.numel() for name, p in model.named_parameters() if name.startswith(pair_heads))
     print(f"read      {pth_path}: {num_read} tensors")
     print(f"mapped    {len(encoder_weights)} keys <key> -> encoder.<key> (EmoFAN encoder)")
-    print(f"dropped   {len(head_weights)} keys of EmoNet's head emo_fc_2.* (MT-CLAR replaces it by the identity)")
+    print(f"kept      {len(head_weights)} keys of EmoNet's head emo_fc_2.* as the SL head (anchor mode offset)")
     if filled:
         print(f"filled    {len(filled)} absent num_batches_tracked counters with 0 (not used at inference)")
     print(f"encoder   {frozen:,} frozen parameters (FAN landmark trunk), {trainable:,} trainable (emotion branch)")
-    print(f"heads     {head_params:,} new MT-CLAR parameters (similarity, valence and arousal difference projectors)")
+    print(f"heads     {head_params:,} new, untrained MT-CLAR pair-head parameters (train them with `mtclar train`)")
+    print(f"licence   EmoNet's weights are {EMONET_LICENSE}: this folder is a derivative, not for redistribution")
     print(f"saved     {out_dir}: {', '.join(sorted(p.name for p in out_dir.iterdir()))}")
 
 

@@ -84,16 +84,17 @@ class MTCLARAffectOutput(ModelOutput):
     """
     loss (`torch.FloatTensor` of shape `()`, *optional*):
         Cross-entropy on the expression plus the dynamic MSE/CCC losses on valence and arousal.
-    expression_logits (`torch.FloatTensor` of shape `(batch, num_expression_classes)`):
-        AffectNet expression logits (0 Neutral ... 7 Contempt).
+    logits (`torch.FloatTensor` of shape `(batch, num_expression_classes)`):
+        AffectNet expression logits (0 Neutral ... 7 Contempt), under the name transformers' image-classification
+        pipeline reads.
     valence / arousal (`torch.FloatTensor` of shape `(batch,)`):
-        Predictions in [label_min, label_max].
+        Predictions, in [label_min, label_max] unless `sl_output_activation="identity"`.
     embeddings (`torch.FloatTensor` of shape `(batch, embedding_size)`):
         The encoder embedding of each image.
     """
 
     loss: torch.FloatTensor | None = None
-    expression_logits: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
     valence: torch.FloatTensor | None = None
     arousal: torch.FloatTensor | None = None
     embeddings: torch.FloatTensor | None = None
@@ -224,6 +225,33 @@ class MTCLARPreTrainedModel(PreTrainedModel):
             nn.Linear(encoder_size, config.embedding_size) if needs_projection else nn.Identity()
         )
 
+    def _build_affect_head(self, config: MTCLARConfig) -> None:
+        """The MT-CLAR+SL head on embeddings: [Linear -> BatchNorm -> ReLU] per hidden width, then expression logits
+        and valence/arousal from two Linear layers (EmoNet's single output layer splits row-wise into the two)."""
+        layers, in_features = [], config.embedding_size
+        for width in config.sl_hidden_widths:
+            layers += [nn.Linear(in_features, width, bias=config.sl_hidden_bias), nn.BatchNorm1d(width), nn.ReLU()]
+            in_features = width
+        self.affect_mlp = nn.Sequential(*layers)
+        self.expression_head = nn.Linear(in_features, config.num_expression_classes)
+        self.va_head = nn.Linear(in_features, 2)
+
+    @property
+    def has_affect_head(self) -> bool:
+        return hasattr(self, "affect_mlp")
+
+    def predict_affect(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Expression logits, valence and arousal of embeddings from `embed()` (the SL head)."""
+        if not self.has_affect_head:
+            raise AttributeError(f"{type(self).__name__} has no affect head (config.affect_head is False)")
+        hidden = self.affect_mlp(embeddings)
+        va = self.va_head(hidden)
+        if self.config.sl_output_activation == "tanh":
+            half_range = (self.config.label_max - self.config.label_min) / 2
+            centre = (self.config.label_max + self.config.label_min) / 2
+            va = centre + half_range * torch.tanh(va)
+        return self.expression_head(hidden), va[:, 0], va[:, 1]
+
     def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Embeddings `(batch, embedding_size)` of single face images `(batch, 3, H, W)` in [0, 1]."""
         if self.config.encoder == "emofan":
@@ -256,6 +284,8 @@ class MTCLARModel(MTCLARPreTrainedModel):
         self.similarity_head = ProjectorMLP(fused_size, widths, config.num_similarity_classes, dropout)
         self.valence_head = ProjectorMLP(fused_size, difference_widths, 1, dropout)
         self.arousal_head = ProjectorMLP(fused_size, difference_widths, 1, dropout)
+        if config.affect_head:
+            self._build_affect_head(config)
         self.post_init()
 
     def fuse(self, emb_a: torch.Tensor, emb_b: torch.Tensor) -> torch.Tensor:
@@ -378,14 +408,7 @@ class MTCLARForAffectPrediction(MTCLARPreTrainedModel):
     def __init__(self, config: MTCLARConfig):
         super().__init__(config)
         self._build_encoder(config)
-        widths = config.sl_hidden_widths
-        layers, in_features = [], config.embedding_size
-        for width in widths:
-            layers += [nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width), nn.ReLU()]
-            in_features = width
-        self.affect_mlp = nn.Sequential(*layers)
-        self.expression_head = nn.Linear(in_features, config.num_expression_classes)
-        self.va_head = nn.Linear(in_features, 2)
+        self._build_affect_head(config)
         if config.expression_class_weights is not None:
             self.register_buffer(
                 "expression_class_weights", torch.tensor(config.expression_class_weights, dtype=torch.float32), persistent=False
@@ -412,14 +435,6 @@ class MTCLARForAffectPrediction(MTCLARPreTrainedModel):
             module.requires_grad_(False)
             module.eval()
 
-    def predict_affect(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Expression logits, valence and arousal (in the label range) of embeddings from `embed()`."""
-        hidden = self.affect_mlp(embeddings)
-        half_range = (self.config.label_max - self.config.label_min) / 2
-        centre = (self.config.label_max + self.config.label_min) / 2
-        va = centre + half_range * torch.tanh(self.va_head(hidden))
-        return self.expression_head(hidden), va[:, 0], va[:, 1]
-
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -437,13 +452,11 @@ class MTCLARForAffectPrediction(MTCLARPreTrainedModel):
         epoch_progress (`float`, *optional*): `epoch / max_epochs` for the dynamic MSE/CCC weighting.
         """
         embeddings = self.embed(pixel_values)
-        expression_logits, valence_pred, arousal_pred = self.predict_affect(embeddings)
-        output = MTCLARAffectOutput(
-            expression_logits=expression_logits, valence=valence_pred, arousal=arousal_pred, embeddings=embeddings
-        )
+        logits, valence_pred, arousal_pred = self.predict_affect(embeddings)
+        output = MTCLARAffectOutput(logits=logits, valence=valence_pred, arousal=arousal_pred, embeddings=embeddings)
         losses = []
         if labels is not None:
-            losses.append(F.cross_entropy(output.expression_logits.float(), labels.long(), weight=self.expression_class_weights))
+            losses.append(F.cross_entropy(output.logits.float(), labels.long(), weight=self.expression_class_weights))
         exponent = self.config.dynamic_loss_exponent
         for prediction, target in ((output.valence, valence), (output.arousal, arousal)):
             if target is not None:

@@ -253,7 +253,7 @@ def test_converter_prints_summary_and_writes_a_model_folder(conversion):
     out, printed = conversion
     assert f"emonet_8.pth: {EMONET_KEYS} tensors" in printed
     assert f"mapped    {EMONET_KEYS - HEAD_KEYS} keys" in printed
-    assert f"dropped   {HEAD_KEYS} keys" in printed
+    assert f"kept      {HEAD_KEYS} keys" in printed
     assert "12,106,504 frozen parameters" in printed and "1,822,464 trainable" in printed
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "modeling_emofan.py"):
         assert (out / name).exists(), name
@@ -389,3 +389,87 @@ def test_missing_file_through_python_dash_m_entry(tmp_path, capsys):
     assert main([str(pth), str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"mtclar convert-emonet: error: {pth}: no such file"
+
+
+# ---------------------------------------------------------------------------------------------- EmoNet's head kept
+def reference_emonet_head(feature: torch.Tensor, w: dict, n_expression: int = 8):
+    """EmoNet's `emo_fc_2` by hand: Linear, BatchNorm (eval), ReLU, Linear; logits, valence, arousal by row."""
+    hidden = F.linear(feature, w["emo_fc_2.0.weight"], w["emo_fc_2.0.bias"])
+    hidden = F.relu(ref_bn(hidden, w, "emo_fc_2.1"))
+    out = F.linear(hidden, w["emo_fc_2.3.weight"], w["emo_fc_2.3.bias"])
+    return out[:, :n_expression], out[:, n_expression], out[:, n_expression + 1]
+
+
+def test_converted_sl_head_computes_emonets_head(converted, emonet_weights):
+    from mtclar_hf import MTCLARModel
+
+    model = MTCLARModel.from_pretrained(converted).eval()
+    pixels = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        features = model.embed(pixels)
+        logits, valence, arousal = model.predict_affect(features)
+        expected = reference_emonet_head(features, emonet_weights)
+    assert expected[1].abs().max() > 1.0  # unbounded, as EmoNet's: no tanh squashes them
+    for ours, theirs in zip((logits, valence, arousal), expected):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4 * theirs.abs().max().item())
+
+
+def test_converted_folder_records_untrained_pair_heads_licence_and_emonets_crop(converted):
+    from mtclar_hf import MTCLARConfig, MTCLARImageProcessor
+    from mtclar_hf.convert_emonet_checkpoint import EMONET_FACE_MARGIN
+
+    config = MTCLARConfig.from_pretrained(converted)
+    assert config.affect_head and not config.pair_heads_trained
+    assert config.sl_output_activation == "identity" and config.id2label[7] == "Contempt"
+    assert config.provenance["redistributable"] is False and config.provenance["synthetic"] is False
+    assert config.provenance["license"] == "CC BY-NC-ND 4.0" and config.provenance["source"] == "emonet_8.pth"
+    processor = MTCLARImageProcessor.from_pretrained(converted)
+    assert processor.face_box_source == "landmarks68" and processor.face_margin == EMONET_FACE_MARGIN
+    # EmoNet's evaluation window: 200 * (w + h) / 220 px around a w x h landmark box; for a square box, ours.
+    assert (1 + 2 * processor.face_margin) == pytest.approx(200 * 2 / 220, abs=1e-3)
+
+
+def test_push_refuses_a_converted_emonet_folder(converted, tmp_path, capsys):
+    out = tmp_path / "hub"
+    assert cli_main(["push", str(converted), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "CC BY-NC-ND 4.0" in err and "forbids redistributing derivatives" in err
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def real_clip(tmp_path_factory):
+    """The first 8 frames of the shared real-face clip, re-encoded: plumbing needs few frames."""
+    from itertools import islice
+
+    from mtclar_hf.labeling.video import iter_frames, write_video
+
+    source = REPO_ROOT.parent / "shared" / "data" / "real_faces" / "single_face.mp4"
+    if not source.exists():
+        pytest.skip(f"shared real-face media not found at {source}")
+    frames = [frame.image for frame in islice(iter_frames(source), 8)]
+    return write_video(frames, tmp_path_factory.mktemp("real") / "clip.mp4", fps=25.0)
+
+
+def test_convert_then_label_a_real_clip_with_offset(converted, real_clip, tmp_path, capsys):
+    import pandas as pd
+
+    support = tmp_path / "support.csv"
+    support.write_text("frame,valence,arousal\n0,0.5,-0.2\n")
+    out = tmp_path / "labels.csv"
+    model_args = ["--model", str(converted), "--device", "cpu", "--quiet"]
+    assert cli_main(["label", str(real_clip), *model_args, "--support", str(support), "--anchor", "offset", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 8 and table.face_found.all()
+    assert (table.valence[0], table.arousal[0]) == (0.5, -0.2) and table.valence.between(-1, 1).all()
+
+    capsys.readouterr()
+    assert cli_main(["label", str(real_clip), *model_args, "--support", str(support), "--anchor", "latest", "--out", str(tmp_path / "x.csv")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'latest' is not available" in err and "untrained pair heads" in err
+
+    alone = tmp_path / "alone.csv"
+    assert cli_main(["label", str(real_clip), *model_args, "--no-support", "--out", str(alone)]) == 0
+    single = pd.read_csv(alone)
+    assert (single.method == "single-image").all() and not single.is_support.any()
+    assert single.valence.between(-1, 1).all() and single.arousal.between(-1, 1).all()

@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 
 import mtclar_hf
-from mtclar_hf import MTCLARConfig, MTCLARForAffectPrediction, MTCLARModel
+from mtclar_hf import AFFECTNET_CLASS_NAMES, MTCLARConfig, MTCLARForAffectPrediction, MTCLARModel
 from mtclar_hf.errors import UnsafeModelError
 from mtclar_hf.metrics import ccc
 from mtclar_hf.modeling_mtclar import ccc_loss, dynamic_regression_loss, random_convex_weights
@@ -232,14 +232,29 @@ def test_affect_prediction_head_and_from_mtclar(tmp_path):
     x, _ = pair_batch(5)
     torch.testing.assert_close(model.embed(x), mtclar.eval().embed(x))
     out = model(x, labels=torch.arange(5), valence=torch.zeros(5), arousal=torch.zeros(5), epoch_progress=0.3)
-    assert out.expression_logits.shape == (5, 8) and out.valence.shape == (5,) and out.loss.ndim == 0
+    assert out.logits.shape == (5, 8) and out.valence.shape == (5,) and out.loss.ndim == 0
     assert out.valence.abs().max() <= 1.0 and out.arousal.abs().max() <= 1.0
     linears = [m for m in model.affect_mlp if isinstance(m, torch.nn.Linear)]
     assert all(lin.bias is None for lin in linears) and [lin.out_features for lin in linears] == [64, 32]
     sl_dir = tmp_path / "sl"
     model.save_pretrained(sl_dir)
     reloaded = AutoModelForImageClassification.from_pretrained(sl_dir).eval()
-    torch.testing.assert_close(reloaded(x).expression_logits, model.eval()(x).expression_logits)
+    torch.testing.assert_close(reloaded(x).logits, model.eval()(x).logits)
+
+
+def test_sl_folder_serves_transformers_image_classification_pipeline(tmp_path):
+    from PIL import Image
+    from transformers import pipeline
+
+    from mtclar_hf import MTCLARImageProcessor
+
+    MTCLARForAffectPrediction(tiny_config()).save_pretrained(tmp_path)
+    MTCLARImageProcessor(resize_size=72, crop_size=64).save_pretrained(tmp_path)
+    classify = pipeline("image-classification", model=str(tmp_path), trust_remote_code=False)
+    face = Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 80, 3), dtype=np.uint8))
+    predictions = classify(face, top_k=8)
+    assert sorted(p["label"] for p in predictions) == sorted(AFFECTNET_CLASS_NAMES)
+    assert sum(p["score"] for p in predictions) == pytest.approx(1.0, abs=1e-4)
 
 
 def test_package_registers_the_auto_classes():

@@ -5,7 +5,8 @@ One folder (`mtclar export-onnx MODEL_DIR OUT_DIR`) holds:
 * ``encoder.onnx``: pixel_values (batch, 3, S, S) -> embeddings (batch, D), dynamic batch;
 * ``pair_heads.onnx`` (an `MTCLARModel`): embeddings_a, embeddings_b -> similarity_logits, valence_diff,
   arousal_diff, i.e. `MTCLARModel.compare`;
-* ``affect_heads.onnx`` (an `MTCLARForAffectPrediction`): embeddings -> expression_logits, valence, arousal;
+* ``affect_heads.onnx`` (a model with an SL head: `MTCLARForAffectPrediction`, or an `MTCLARModel` with
+  `affect_head`): embeddings -> expression_logits, valence, arousal;
 * ``preprocessor_config.json``: the crop convention (face box -> square crop with margin, resize, centre crop,
   RGB in [0, 1]) that produced the pixels the encoder expects, readable by `MTCLARImageProcessor`;
 * ``manifest.json``: names and shapes of every input and output, opset, exporter, versions, the SHA-256 of
@@ -111,7 +112,7 @@ def model_graphs(model) -> list[Graph]:
             "arousal_diff": ["batch"],
         }
         graphs.append(Graph("pair_heads", _PairHeadsGraph(model), pair_inputs, pair_outputs))
-    if hasattr(model, "predict_affect"):
+    if model.has_affect_head:
         affect_outputs = {
             "expression_logits": ["batch", config.num_expression_classes],
             "valence": ["batch"],

@@ -202,6 +202,17 @@ def check_model_weights(folder, architecture: str | None = None) -> dict[str, tu
     return found
 
 
+def refuse_non_redistributable(config_path: Path, raw_config: dict) -> None:
+    """Weights whose licence forbids sharing derivatives (a converted EmoNet folder) never leave the machine."""
+    provenance = raw_config.get("provenance") or {}
+    if provenance.get("redistributable") is False:
+        licence = provenance.get("license", "its licence")
+        raise ConfigError(
+            f"{config_path}: derived from {provenance.get('source', 'weights')} ({licence}), whose licence forbids "
+            "redistributing derivatives: it cannot be pushed"
+        )
+
+
 def check_hub_folder(folder) -> FolderCheck:
     """Refuse a folder that would be unsafe or would not load from the Hub; return what it holds.
 
@@ -218,6 +229,7 @@ def check_hub_folder(folder) -> FolderCheck:
     config_path = folder / "config.json"
     architecture = folder_architecture(folder)
     raw_config = _load_json(config_path, "model config")
+    refuse_non_redistributable(config_path, raw_config)
     _check_auto_map(folder, config_path, raw_config.get("auto_map") or {}, ("AutoConfig",))
     model_auto = "AutoModel" if architecture == "MTCLARModel" else "AutoModelForImageClassification"
     _check_auto_map(folder, config_path, raw_config["auto_map"], (model_auto,))

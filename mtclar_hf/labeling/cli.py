@@ -7,8 +7,8 @@
     mtclar suggest VIDEO --model M --budget 0.06 --out support.csv            # which frames to label first
     mtclar evaluate --model M --afew-va DIR --anchor latest fused --out metrics.json
 
-Models load with `AutoModel.from_pretrained(M)` after `import mtclar_hf` (never trust_remote_code on a
-user's folder) and `MTCLARImageProcessor.from_pretrained(M)`. Heavy imports live inside the handlers.
+Models load with the class their config names (`MTCLARModel` or `MTCLARForAffectPrediction`), never
+through trust_remote_code on a user's folder, and `MTCLARImageProcessor.from_pretrained(M)`. Heavy imports live inside the handlers.
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ TABLE_FORMATS = (".csv", ".parquet", ".json")
 
 
 def load_model_and_processor(model_path, device=None):
-    """An MT-CLAR model (eval mode) and its image processor from a saved folder or a cached Hub id."""
+    """An MT-CLAR model (eval mode) and its image processor from a saved folder or a cached Hub id: a pair model
+    (`MTCLARModel`, possibly with an SL head) or an MT-CLAR+SL model (`MTCLARForAffectPrediction`)."""
     import torch
-    from transformers import AutoModel
+    from transformers import AutoConfig
     from transformers.utils import logging as transformers_logging
 
-    import mtclar_hf  # noqa: F401  registers the MT-CLAR Auto classes
-    from mtclar_hf import MTCLARImageProcessor
+    from mtclar_hf import MTCLARForAffectPrediction, MTCLARImageProcessor, MTCLARModel
 
     transformers_logging.disable_progress_bar()  # our own bars say what is happening; weight loading is instant
 
@@ -47,13 +47,16 @@ def load_model_and_processor(model_path, device=None):
     elif looks_like_a_path(str(model_path)):
         raise InputFileError(model_path, "model folder not found")
     try:
-        model = AutoModel.from_pretrained(str(model_path))  # checks the weights against config.json first
+        config = AutoConfig.from_pretrained(str(model_path))
+        if config.model_type != "mtclar":
+            raise ConfigError(f"{model_path}: a {config.model_type!r} model, not an MT-CLAR model")
+        single_image = (config.architectures or [""])[0] == MTCLARForAffectPrediction.__name__
+        model_class = MTCLARForAffectPrediction if single_image else MTCLARModel
+        model = model_class.from_pretrained(str(model_path))  # checks the weights against config.json first
     except MTCLARError:
         raise
     except (OSError, ValueError, RuntimeError) as err:
         raise InputFileError(model_path, f"cannot load the model: {str(err).splitlines()[0]}") from None
-    if not hasattr(model, "compare") or not hasattr(model, "embed"):
-        raise ConfigError(f"{model_path}: {type(model).__name__} is not an MT-CLAR pair model (MTCLARModel)")
     try:
         processor = MTCLARImageProcessor.from_pretrained(str(model_path))
     except OSError:
@@ -77,17 +80,15 @@ def looks_like_a_path(name: str) -> bool:
 
 
 def check_local_model(folder: Path) -> None:
-    """Refuse a local folder that is not an MT-CLAR pair model (e.g. MT-CLAR+SL) before loading it.
+    """Refuse a local path that is not a saved MT-CLAR folder before loading it.
 
-    Its weights are checked against its config.json by `MTCLARModel.from_pretrained` itself.
+    Its weights are checked against its config.json by `from_pretrained` itself.
     """
     from ..hub.push import folder_architecture
 
     if not folder.is_dir() or not (folder / "config.json").is_file():
         raise InputFileError(folder, "not a saved model folder (no config.json)")
-    architecture = folder_architecture(folder)
-    if architecture != "MTCLARModel":
-        raise ConfigError(f"{folder}: {architecture} is not an MT-CLAR pair model (MTCLARModel); label with a pair model")
+    folder_architecture(folder)
 
 
 def make_encoder(args):
@@ -233,16 +234,18 @@ def _add_anchor_arguments(parser, multiple: bool) -> None:
         parser.add_argument(
             "--anchor",
             nargs="+",
-            default=["latest", "fused"],
+            default=None,
             choices=ALL_MODES,
-            help="anchor modes to score (baselines hold/interpolate are always added)",
+            help="anchor modes to score (default: those of latest, fused and offset the model offers; the baselines "
+            "hold/interpolate are always added)",
         )
     else:
         parser.add_argument(
             "--anchor",
-            default="latest",
+            default=None,
             choices=ALL_MODES,
-            help="how query frames use the support frames (default: latest, the reference)",
+            help="how query frames use the support frames (default: latest, the reference, for a trained pair model; "
+            "offset for a model whose pair heads are untrained, such as a converted EmoNet)",
         )
     parser.add_argument(
         "--max-anchors", type=int, default=None, help="mean/weighted: use only the N support frames nearest in time"
@@ -334,16 +337,19 @@ def label_one(args, labeler, source: Path, out: Path, plot: Path | None, progres
     elif args.labels:
         raise ConfigError("--labels (an AFEW-VA JSON) applies to a frame folder, not to a video file")
     encoded = labeler.encode(source, fps=args.fps, annotation=annotation, progress=progress)
-    support = support_for(args, source, encoded, annotation)
-    table = labeler.label(
-        encoded,
-        support,
-        anchor=args.anchor,
-        smoothing=args.smoothing,
-        strict=args.strict,
-        landmarks=args.landmarks,
-        **_anchor_kwargs(args),
-    )
+    if args.no_support:
+        support, table = {}, labeler.label_without_support(encoded, landmarks=args.landmarks)
+    else:
+        support = support_for(args, source, encoded, annotation)
+        table = labeler.label(
+            encoded,
+            support,
+            anchor=args.anchor,
+            smoothing=args.smoothing,
+            strict=args.strict,
+            landmarks=args.landmarks,
+            **_anchor_kwargs(args),
+        )
     if encoded.frame_names is not None:
         table.insert(1, "frame_name", encoded.frame_names)
     if plot is not None:  # before the table: in a batch, an existing table means this video is finished
@@ -357,11 +363,15 @@ def run_label(args) -> int:
     source = Path(args.source)
     if not source.exists():
         raise InputFileError(source, "no such video file or folder")
-    if args.support is None and args.strategy is None:
+    given = [name for name, value in (("--support", args.support), ("--strategy", args.strategy)) if value is not None]
+    if args.no_support and given:
+        raise ConfigError(f"--no-support labels without labelled frames: drop {' and '.join(given)}")
+    if not given and not args.no_support:
         raise ConfigError(
-            "give the labelled frames: --support SUPPORT.csv, or --strategy with --labels for a labelled frame folder"
+            "give the labelled frames: --support SUPPORT.csv, or --strategy with --labels for a labelled frame folder "
+            "(or --no-support for a model's single-image predictions)"
         )
-    if args.support is not None and args.strategy is not None:
+    if len(given) > 1:
         raise ConfigError("use either --support or --strategy, not both")
     batch = source.is_dir() and not is_frame_folder(source)
     if batch:
@@ -456,6 +466,8 @@ def run_label_batch(args, folder: Path) -> int:
 
 
 def register_label(subparsers) -> None:
+    from .labeler import NO_SUPPORT_METHOD
+
     parser = subparsers.add_parser(
         "label",
         help="label every frame of a face video (or frame folder, or folder of videos) from a few labelled frames",
@@ -490,6 +502,12 @@ def register_label(subparsers) -> None:
         "--landmarks",
         action="store_true",
         help="add the 68 landmarks the crop was cut around (columns lm0_x, lm0_y, ..., lm67_y)",
+    )
+    parser.add_argument(
+        "--no-support",
+        action="store_true",
+        help="no labelled frames: the SL head's own predictions (models with an SL head only), marked "
+        f"method={NO_SUPPORT_METHOD!r} in the output",
     )
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate of a frame folder (default 25, as AFEW-VA)")
     parser.add_argument("--out", required=True, help="output .csv/.parquet/.json (a folder for a batch)")
@@ -611,9 +629,16 @@ def summary_lines(report: dict) -> list[str]:
     return lines
 
 
+def default_evaluation_modes(model) -> list[str]:
+    from .labeler import available_modes
+
+    return [mode for mode in ("latest", "fused", "offset") if mode in available_modes(model)]
+
+
 def run_evaluate(args) -> int:
     from ..io_utils import atomic_write_text
     from .evaluation import evaluate_afew_va
+    from .labeler import check_mode
 
     data = Path(args.afew_va)
     if not data.exists():
@@ -622,6 +647,7 @@ def run_evaluate(args) -> int:
     if args.limit is not None:
         clips = clips[: args.limit]
     model, processor = load_model_and_processor(args.model, device=args.device)
+    modes = [check_mode(model, mode) for mode in args.anchor or default_evaluation_modes(model)]
     args.no_detect, args.follow, args.box_smoothing = args.faces == "landmarks", "largest", 0.5
     labeler = make_labeler(args, model, processor)
     report = evaluate_afew_va(
@@ -629,7 +655,7 @@ def run_evaluate(args) -> int:
         clips,
         faces=args.faces,
         strategy=args.strategy,
-        modes=args.anchor,
+        modes=modes,
         k=args.k,
         budget=args.budget,
         seed=args.seed,

@@ -28,8 +28,19 @@ Anchor modes (which anchors a query uses, with which weights):
 * ``fused``     the two support frames bracketing the query, weighted linearly by temporal distance:
                 the interpolation of the MT-CLAR predictions of the previous and the next anchor.
 
+Single-image mode, for models with an SL head (`MTCLARForAffectPrediction`, or an `MTCLARModel` with
+`affect_head`, such as a converted EmoNet folder):
+
+* ``offset``    ``clip(label(s) + SL(q) - SL(s))``: the SL head's prediction of the query, shifted by each
+                anchor's residual (its label minus the SL head's prediction of it); the two bracketing anchors
+                are weighted linearly in time as in ``fused``, so the residual is interpolated between them.
+
 Baselines (no model): ``hold`` copies the latest anchor's label; ``interpolate`` interpolates the
 labels of the bracketing anchors linearly in time.
+
+A model offers the pair modes only if its pair heads were trained (`config.pair_heads_trained`), and
+``offset`` only if it has an SL head (`available_modes`); by default, labelling uses ``latest`` where the
+pair heads are trained, else ``offset``.
 
 Frames without a face get NaN labels and cannot be anchors. Support frames always output the labels
 the user gave.
@@ -71,8 +82,10 @@ from .video import DEFAULT_FOLDER_FPS, VideoFrame, count_frames, iter_frames
 logger = logging.getLogger(__name__)
 
 ANCHOR_MODES = ("latest", "nearest", "mean", "weighted", "fused")
+SINGLE_IMAGE_MODES = ("offset",)
 BASELINES = ("hold", "interpolate")
-ALL_MODES = ANCHOR_MODES + BASELINES
+ALL_MODES = ANCHOR_MODES + SINGLE_IMAGE_MODES + BASELINES
+NO_SUPPORT_METHOD = "single-image"
 OUTPUT_COLUMNS = (
     "frame",
     "timestamp",
@@ -177,6 +190,47 @@ def anchors_from_support(encoded: EncodedVideo, support: dict[int, tuple[float, 
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Which modes a model offers.
+
+
+def available_modes(model) -> tuple[str, ...]:
+    """The modes `model` can label with: pair modes need trained pair heads, `offset` an SL head."""
+    pair_heads = hasattr(model, "compare") and getattr(model.config, "pair_heads_trained", True)
+    single_image = getattr(model, "has_affect_head", False)
+    return (ANCHOR_MODES if pair_heads else ()) + (SINGLE_IMAGE_MODES if single_image else ()) + BASELINES
+
+
+def default_mode(model) -> str:
+    """`latest` (the reference) where the pair heads are trained, else `offset`, else `interpolate`."""
+    modes = available_modes(model)
+    return next(mode for mode in ("latest", "offset", "interpolate") if mode in modes)
+
+
+def check_mode(model, mode: str) -> str:
+    """`mode`, or the model's default for None; a one-line error for a mode the model cannot use."""
+    if mode is None:
+        return default_mode(model)
+    if mode not in ALL_MODES:
+        raise ConfigError(f"unknown anchor mode {mode!r} (choose from {', '.join(ALL_MODES)})")
+    modes = available_modes(model)
+    if mode not in modes:
+        if mode in SINGLE_IMAGE_MODES:
+            why = "has no SL head"
+        elif hasattr(model, "compare"):
+            why = "has untrained pair heads (e.g. a converted EmoNet)"
+        else:
+            why = "has no pair heads (an MT-CLAR+SL model)"
+        name = getattr(model, "name_or_path", "") or type(model).__name__
+        raise ConfigError(f"{name}: anchor mode {mode!r} is not available: the model {why}; use {', '.join(modes)}")
+    return mode
+
+
+def label_range(model) -> tuple[float, float]:
+    config = getattr(model, "config", None)
+    return float(getattr(config, "label_min", -1.0)), float(getattr(config, "label_max", 1.0))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Which anchors each query uses: dense (Q, M) anchor indices and weights (rows sum to 1).
 
 
@@ -229,7 +283,7 @@ def anchor_weights(
     if mode == "nearest":
         index = nearest_anchor(times, query_times)[:, None]
         return index, np.ones(index.shape)
-    if mode in ("fused", "interpolate"):
+    if mode in ("fused", "offset", "interpolate"):
         return bracketing_anchors(times, query_times)
     if mode == "mean":
         index = nearest_in_time(times, query_times, max_anchors)
@@ -279,6 +333,28 @@ def predicted_differences(
     return valence.reshape(index.shape), arousal.reshape(index.shape)
 
 
+@torch.inference_mode()
+def single_image_affect(model, embeddings: torch.Tensor, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """The SL head's valence and arousal (N,) of cached embeddings, unclipped."""
+    device = getattr(model, "device", embeddings.device)
+    dtype = getattr(model, "dtype", embeddings.dtype)
+    valence, arousal = np.empty(len(embeddings)), np.empty(len(embeddings))
+    for start in range(0, len(embeddings), batch_size):
+        _, v, a = model.predict_affect(embeddings[start : start + batch_size].to(device, dtype))
+        valence[start : start + batch_size] = v.float().cpu().numpy()
+        arousal[start : start + batch_size] = a.float().cpu().numpy()
+    return valence, arousal
+
+
+def offset_differences(
+    model, query_embeddings: torch.Tensor, anchor_embeddings: torch.Tensor, index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """SL(q) - SL(s) for every (query, anchor) pair in `index` (Q, M): the `offset` mode's differences."""
+    query_valence, query_arousal = single_image_affect(model, query_embeddings)
+    anchor_valence, anchor_arousal = single_image_affect(model, anchor_embeddings)
+    return query_valence[:, None] - anchor_valence[index], query_arousal[:, None] - anchor_arousal[index]
+
+
 def predict_from_anchors(
     model,
     query_embeddings: torch.Tensor,
@@ -304,12 +380,16 @@ def predict_from_anchors(
     )
     per_anchor_valence = anchors.valence[index]
     per_anchor_arousal = anchors.arousal[index]
-    if mode in ANCHOR_MODES:
-        valence_diff, arousal_diff = predicted_differences(
-            model, query_embeddings, anchors.embeddings, index, pair_batch_size
-        )
-        per_anchor_valence = np.clip(per_anchor_valence + valence_diff, -1.0, 1.0)
-        per_anchor_arousal = np.clip(per_anchor_arousal + arousal_diff, -1.0, 1.0)
+    if mode not in BASELINES:
+        if mode in SINGLE_IMAGE_MODES:
+            valence_diff, arousal_diff = offset_differences(model, query_embeddings, anchors.embeddings, index)
+        else:
+            valence_diff, arousal_diff = predicted_differences(
+                model, query_embeddings, anchors.embeddings, index, pair_batch_size
+            )
+        low, high = label_range(model)
+        per_anchor_valence = np.clip(per_anchor_valence + valence_diff, low, high)
+        per_anchor_arousal = np.clip(per_anchor_arousal + arousal_diff, low, high)
     return (weights * per_anchor_valence).sum(axis=1), (weights * per_anchor_arousal).sum(axis=1)
 
 
@@ -464,7 +544,8 @@ class FewShotVideoLabeler:
     """Encode a video once, then label it from any support set with any anchor mode.
 
     Args:
-        model: an `MTCLARModel` (anything with `embed(pixel_values)` and `compare(emb_a, emb_b)`).
+        model: an `MTCLARModel` (anything with `embed(pixel_values)` and `compare(emb_a, emb_b)`), or a model
+            with an SL head (`predict_affect(embeddings)`), which labels with `offset` (`available_modes`).
         image_processor: an `MTCLARImageProcessor` (face crop, resize, [0, 1] pixels).
         detector: "hog" (default), "haar", None for frames that are already face crops cut the project's
             way (`--no-detect`: the whole frame is the crop), or an object with
@@ -732,7 +813,7 @@ class FewShotVideoLabeler:
         self,
         encoded: EncodedVideo,
         support: dict[int, tuple[float, float]],
-        anchor: str = "latest",
+        anchor: str | None = None,
         smoothing: int = 0,
         drop_faceless_support: bool = True,
         max_anchors: int | None = None,
@@ -744,7 +825,8 @@ class FewShotVideoLabeler:
         """One row per frame (pandas DataFrame, columns `OUTPUT_COLUMNS`) labelled from `support`.
 
         `support` maps 0-based frame index -> (valence, arousal) in [-1, 1]; those frames output exactly
-        these labels. `anchor` is an anchor mode or a baseline (`ALL_MODES`); `smoothing` > 1 applies a
+        these labels. `anchor` is an anchor mode or a baseline the model offers (`available_modes`; None: the
+        model's `default_mode`); `smoothing` > 1 applies a
         centred moving average of that many frames to the predicted frames.
         A support frame without a face keeps its label in the output but is not used as an anchor (the
         other anchors label the video), with a warning naming it; `strict=True` (or
@@ -752,8 +834,7 @@ class FewShotVideoLabeler:
         for every predicted frame, with a warning. `landmarks=True` adds the 68 landmarks the crop was cut
         around (`LANDMARK_COLUMNS`: lm0_x, lm0_y, ..., lm67_y; NaN where there are none).
         """
-        import pandas as pd
-
+        anchor = check_mode(self.model, anchor)
         if not support:
             raise LabelError(f"{encoded.source}: the support set is empty: label at least one frame")
         valence, arousal = np.full(encoded.num_frames, np.nan), np.full(encoded.num_frames, np.nan)
@@ -790,27 +871,49 @@ class FewShotVideoLabeler:
         is_support = np.zeros(encoded.num_frames, dtype=bool)
         for frame, (v, a) in support.items():
             valence[frame], arousal[frame], is_support[frame] = v, a, True
-        boxes = encoded.boxes
-        table = pd.DataFrame(
-            {
-                "frame": np.arange(encoded.num_frames),
-                "timestamp": encoded.timestamps,
-                "valence": valence,
-                "arousal": arousal,
-                "face_found": encoded.face_found,
-                "is_support": is_support,
-                "box_x": boxes[:, 0],
-                "box_y": boxes[:, 1],
-                "box_w": boxes[:, 2],
-                "box_h": boxes[:, 3],
-            },
-            columns=list(OUTPUT_COLUMNS),
-        )
-        if landmarks:
-            points = encoded.landmarks_or_nan().reshape(encoded.num_frames, -1)
-            table = pd.concat([table, pd.DataFrame(points, columns=list(LANDMARK_COLUMNS))], axis=1)
+        return output_table(encoded, valence, arousal, is_support, landmarks)
+
+    def label_without_support(self, encoded: EncodedVideo, landmarks: bool = False):
+        """The SL head's own valence and arousal for every frame with a face, clipped to the label range: no
+        support set. The table (columns as `label`'s) has a `method` column saying so (`NO_SUPPORT_METHOD`)."""
+        if SINGLE_IMAGE_MODES[0] not in available_modes(self.model):
+            raise ConfigError("labelling without support needs a model with an SL head (MT-CLAR+SL or converted EmoNet)")
+        valence, arousal = np.full(encoded.num_frames, np.nan), np.full(encoded.num_frames, np.nan)
+        faces = np.flatnonzero(encoded.face_found)
+        if len(faces):
+            low, high = label_range(self.model)
+            predicted = single_image_affect(self.model, encoded.embeddings[faces])
+            valence[faces], arousal[faces] = (np.clip(values, low, high) for values in predicted)
+        table = output_table(encoded, valence, arousal, np.zeros(encoded.num_frames, dtype=bool), landmarks)
+        table["method"] = np.where(encoded.face_found, NO_SUPPORT_METHOD, "")
         return table
 
-    def label_video(self, source, support, anchor: str = "latest", progress: bool = False, **label_kwargs):
+    def label_video(self, source, support, anchor: str | None = None, progress: bool = False, **label_kwargs):
         """`encode` then `label` in one call."""
         return self.label(self.encode(source, progress=progress), support, anchor=anchor, **label_kwargs)
+
+
+def output_table(encoded: EncodedVideo, valence, arousal, is_support, landmarks: bool):
+    """One row per frame (`OUTPUT_COLUMNS`, then `LANDMARK_COLUMNS` when `landmarks`)."""
+    import pandas as pd
+
+    boxes = encoded.boxes
+    table = pd.DataFrame(
+        {
+            "frame": np.arange(encoded.num_frames),
+            "timestamp": encoded.timestamps,
+            "valence": valence,
+            "arousal": arousal,
+            "face_found": encoded.face_found,
+            "is_support": is_support,
+            "box_x": boxes[:, 0],
+            "box_y": boxes[:, 1],
+            "box_w": boxes[:, 2],
+            "box_h": boxes[:, 3],
+        },
+        columns=list(OUTPUT_COLUMNS),
+    )
+    if landmarks:
+        points = encoded.landmarks_or_nan().reshape(encoded.num_frames, -1)
+        table = pd.concat([table, pd.DataFrame(points, columns=list(LANDMARK_COLUMNS))], axis=1)
+    return table

@@ -153,7 +153,12 @@ def build_model(config: TrainConfig):
         raise InputFileError(pretrained, "model.pretrained is not a saved model folder (no config.json)")
     overrides = dict(config.model.config)
     if config.stage == "mtclar":
-        return MTCLARModel(model_config) if pretrained is None else MTCLARModel.from_pretrained(pretrained, **overrides)
+        if pretrained is None:
+            return MTCLARModel(model_config)
+        # Training moves the encoder, so a carried SL head (a converted EmoNet's) would no longer fit it; the pair
+        # heads, which it trains, become usable.
+        overrides = {"affect_head": False, "pair_heads_trained": True, **overrides}
+        return MTCLARModel.from_pretrained(pretrained, **overrides)
     if pretrained is None:
         return MTCLARForAffectPrediction(model_config)
     return MTCLARForAffectPrediction.from_mtclar(pretrained, freeze_encoder=config.model.freeze_encoder, **overrides)
@@ -334,7 +339,7 @@ def evaluate(accelerator, model, loader, stage: str) -> dict:
                 }
             else:
                 out = model(inputs["pixel_values"])
-                values = {"logits": out.expression_logits, "pred_valence": out.valence, "pred_arousal": out.arousal,
+                values = {"logits": out.logits, "pred_valence": out.valence, "pred_arousal": out.arousal,
                           **{key: batch[key] for key in SINGLE_INPUTS[1:]}}
             values = {k: v.float() if v.is_floating_point() else v for k, v in values.items()}
             for key, value in accelerator.gather_for_metrics(values).items():

@@ -95,7 +95,7 @@ def test_an_mt_clar_sl_folder_exports_its_affect_heads(tiny_model_dir, tmp_path)
         expected = sl_model(pixels)
     np.testing.assert_allclose(valence, expected.valence.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(arousal, expected.arousal.numpy(), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(logits, expected.expression_logits.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(logits, expected.logits.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def tamper_largest_initializer(path) -> None:

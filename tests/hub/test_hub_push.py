@@ -241,7 +241,7 @@ def test_push_commits_the_checked_folder_and_it_loads_back_from_the_hub_cache(mo
         single = sl_model(pixels)
     expected_lines = [
         f"valence {v:+.2f}  arousal {a:+.2f}  expression {int(logits.argmax())}"
-        for v, a, logits in zip(single.valence.tolist(), single.arousal.tolist(), single.expression_logits)
+        for v, a, logits in zip(single.valence.tolist(), single.arousal.tolist(), single.logits)
     ]
     assert [line for line in proc.stdout.splitlines() if line.startswith("valence ")] == expected_lines
 

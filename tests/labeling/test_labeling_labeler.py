@@ -306,3 +306,92 @@ def test_anchor_cost_benchmark_runs(tiny_labeler_parts, face_like_frames):
     result = anchor_costs(labeler, frames, labeler.find_faces(frames), queries=2, repeats=1)
     assert result["support_frames"] >= 20 and set(result["by_k"]) == {"1", "5", "20"}
     assert result["by_k"]["20"]["cached_vs_reencode"] > 1.0, result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# offset: single-image predictions carried from the anchors (an SL head of known outputs)
+
+
+class KnownSLModel(torch.nn.Module):
+    """Stands in for a model with only an SL head: valence = 1st embedding coordinate, arousal = 2nd."""
+
+    has_affect_head = True
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.config = SimpleNamespace(embedding_size=4, label_min=-1.0, label_max=1.0)
+
+    def embed(self, pixel_values):
+        raise AssertionError("labelling must not run the encoder")
+
+    def predict_affect(self, embeddings):
+        return torch.zeros(len(embeddings), 8), embeddings[:, 0], embeddings[:, 1]
+
+
+def sl_embeddings(valence, arousal):
+    values = torch.zeros(len(valence), 4)
+    values[:, 0], values[:, 1] = torch.tensor(valence), torch.tensor(arousal)
+    return values
+
+
+def test_offset_carries_each_anchors_residual_and_interpolates_between_the_bracketing_ones():
+    anchor_sl_v, anchor_sl_a = [0.0, 0.1, 0.5], [0.2, 0.2, -0.6]
+    query_sl_v, query_sl_a = [0.3, -0.2, 0.4, 0.9, 0.95], [0.0, 0.1, 0.2, 0.3, -0.8]
+    valence, arousal = predict_from_anchors(
+        KnownSLModel(),
+        sl_embeddings(query_sl_v, query_sl_a),
+        QUERY_TIMES,
+        anchors(sl_embeddings(anchor_sl_v, anchor_sl_a)),
+        mode="offset",
+    )
+    # label(q) = clip(label(s) + SL(q) - SL(s)) per bracketing anchor s, weighted linearly in time as `fused`.
+    per_anchor_v = clip(ANCHOR_V[None, :] + np.array(query_sl_v)[:, None] - np.array(anchor_sl_v)[None, :])
+    per_anchor_a = clip(ANCHOR_A[None, :] + np.array(query_sl_a)[:, None] - np.array(anchor_sl_a)[None, :])
+    weights = np.array([[1, 0, 0], [0.8, 0.2, 0], [0.2, 0.8, 0], [0, 0.5, 0.5], [0, 0, 1]])
+    np.testing.assert_allclose(valence, (weights * per_anchor_v).sum(axis=1), atol=1e-6)
+    np.testing.assert_allclose(arousal, (weights * per_anchor_a).sum(axis=1), atol=1e-6)
+    assert valence[-1] == pytest.approx(min(1.0, 0.95 + 0.95 - 0.5))  # clipped to the label range
+
+
+def test_an_sl_only_model_offers_offset_and_the_baselines_only():
+    from mtclar_hf.labeling.labeler import available_modes, default_mode
+
+    model = KnownSLModel()
+    assert available_modes(model) == ("offset", "hold", "interpolate")
+    assert default_mode(model) == "offset" and default_mode(ConstantDiffModel()) == "latest"
+    assert "offset" not in available_modes(ConstantDiffModel())
+    labeler = FewShotVideoLabeler(model, image_processor=None, detector=None)
+    with pytest.raises(ConfigError, match="'latest' is not available: the model has no pair heads.*use offset, hold, interpolate"):
+        labeler.label(fake_encoded(), {0: (0.0, 0.0)}, anchor="latest")
+    table = labeler.label(fake_encoded(), {0: (0.5, -0.5)})  # default: offset; equal SL outputs carry the label
+    np.testing.assert_allclose(table.valence, 0.5)
+    with pytest.raises(ConfigError, match="has no SL head"):
+        FewShotVideoLabeler(ConstantDiffModel(), image_processor=None, detector=None).label(
+            fake_encoded(), {0: (0.0, 0.0)}, anchor="offset"
+        )
+
+
+def test_without_support_gives_the_clipped_single_image_predictions_marked_as_such():
+    encoded = fake_encoded(num_frames=4, faceless=[2])
+    encoded.embeddings = sl_embeddings([0.3, 1.7, 0.0, -0.2], [-0.1, 0.0, 0.0, -3.0])
+    table = FewShotVideoLabeler(KnownSLModel(), image_processor=None, detector=None).label_without_support(encoded)
+    np.testing.assert_allclose(table.valence, [0.3, 1.0, np.nan, -0.2], atol=1e-6)
+    np.testing.assert_allclose(table.arousal, [-0.1, 0.0, np.nan, -1.0], atol=1e-6)
+    assert list(table.method) == ["single-image", "single-image", "", "single-image"] and not table.is_support.any()
+    with pytest.raises(ConfigError, match="needs a model with an SL head"):
+        FewShotVideoLabeler(ConstantDiffModel(), image_processor=None, detector=None).label_without_support(encoded)
+
+
+def test_pair_model_with_an_sl_head_offers_every_mode_until_its_pair_heads_are_untrained():
+    from mtclar_hf import MTCLARModel
+    from mtclar_hf.labeling.labeler import ALL_MODES, available_modes, default_mode
+    from mtclar_hf.testing_utils import tiny_config
+
+    model = MTCLARModel(tiny_config(affect_head=True)).eval()
+    assert available_modes(model) == ALL_MODES and default_mode(model) == "latest"
+    logits, valence, arousal = model.predict_affect(torch.rand(3, model.config.embedding_size))
+    assert logits.shape == (3, 8) and valence.abs().max() <= 1 and arousal.shape == (3,)
+    untrained = MTCLARModel(tiny_config(affect_head=True, pair_heads_trained=False))
+    assert available_modes(untrained) == ("offset", "hold", "interpolate") and default_mode(untrained) == "offset"
+    assert default_mode(MTCLARModel(tiny_config(pair_heads_trained=False))) == "interpolate"

@@ -370,14 +370,14 @@ def config_does_not_match_weights(ws):
     return ws.label(ws.video) | _with_model(model), "model"
 
 
-def sl_model_for_labelling(ws):
-    """An MT-CLAR+SL folder (single-image heads) given where a pair model is needed."""
+def sl_model_with_a_pair_mode(ws):
+    """An MT-CLAR+SL folder (single-image heads only) asked for a mode that needs the pair heads."""
     from mtclar_hf import MTCLARForAffectPrediction
     from mtclar_hf.testing_utils import tiny_config
 
     model = ws.path("sl_model")
     MTCLARForAffectPrediction(tiny_config()).save_pretrained(model)
-    return ws.label(ws.video) | _with_model(model), "sl_model"
+    return ws.label(ws.video, "--anchor", "fused") | _with_model(model), "sl_model"
 
 
 def model_folder_without_weights(ws):
@@ -474,7 +474,7 @@ REFUSED = [
     (config_bad_override, "must be a number"),
     (pickle_model, "pickle weights refused"),
     (config_does_not_match_weights, "weights do not match config.json"),
-    (sl_model_for_labelling, "not an MT-CLAR pair model"),
+    (sl_model_with_a_pair_mode, "anchor mode 'fused' is not available: the model has no pair heads"),
     (model_folder_without_weights, "no safetensors weights"),
     (model_folder_missing, "model folder not found"),
     (model_config_not_json, "not valid JSON"),
