@@ -378,19 +378,43 @@ def predict_from_anchors(
     index, weights = anchor_weights(
         mode, anchors, query_times, query_embeddings, max_anchors, time_scale, similarity_temperature
     )
-    per_anchor_valence = anchors.valence[index]
-    per_anchor_arousal = anchors.arousal[index]
-    if mode not in BASELINES:
-        if mode in SINGLE_IMAGE_MODES:
-            valence_diff, arousal_diff = offset_differences(model, query_embeddings, anchors.embeddings, index)
-        else:
-            valence_diff, arousal_diff = predicted_differences(
-                model, query_embeddings, anchors.embeddings, index, pair_batch_size
-            )
-        low, high = label_range(model)
-        per_anchor_valence = np.clip(per_anchor_valence + valence_diff, low, high)
-        per_anchor_arousal = np.clip(per_anchor_arousal + arousal_diff, low, high)
+    per_anchor_valence, per_anchor_arousal = per_anchor_predictions(
+        model, query_embeddings, anchors, index, mode, pair_batch_size
+    )
     return (weights * per_anchor_valence).sum(axis=1), (weights * per_anchor_arousal).sum(axis=1)
+
+
+def per_anchor_predictions(
+    model, query_embeddings: torch.Tensor, anchors: Anchors, index: np.ndarray, mode: str, pair_batch_size: int = 8192
+) -> tuple[np.ndarray, np.ndarray]:
+    """Valence and arousal (Q, M) of each query as predicted from each anchor in `index` by `mode`'s rule:
+    the anchor's label (baselines), plus the pair heads' difference (pair modes) or the SL heads' (offset),
+    clipped to the label range."""
+    per_anchor_valence, per_anchor_arousal = anchors.valence[index], anchors.arousal[index]
+    if mode in BASELINES:
+        return per_anchor_valence, per_anchor_arousal
+    if mode in SINGLE_IMAGE_MODES:
+        valence_diff, arousal_diff = offset_differences(model, query_embeddings, anchors.embeddings, index)
+    else:
+        valence_diff, arousal_diff = predicted_differences(
+            model, query_embeddings, anchors.embeddings, index, pair_batch_size
+        )
+    low, high = label_range(model)
+    return np.clip(per_anchor_valence + valence_diff, low, high), np.clip(per_anchor_arousal + arousal_diff, low, high)
+
+
+def anchor_disagreement(model, query_embeddings: torch.Tensor, query_times: np.ndarray, anchors: Anchors) -> np.ndarray:
+    """How much the two anchors nearest in time disagree about each query (Q,): the mean over valence and arousal
+    of |prediction from one - prediction from the other|, with the model's own rule (`latest`'s where its pair
+    heads are trained, else `offset`'s, else the labels themselves). NaN with fewer than two anchors."""
+    query_times = np.asarray(query_times, dtype=np.float64)
+    if len(anchors) < 2:
+        return np.full(len(query_times), np.nan)
+    index = nearest_in_time(anchors.timestamps, query_times, 2)
+    modes = available_modes(model)
+    rule = next(mode for mode in ("latest", "offset", "hold") if mode in modes)
+    valence, arousal = per_anchor_predictions(model, query_embeddings, anchors, index, rule)
+    return 0.5 * (np.abs(valence[:, 0] - valence[:, 1]) + np.abs(arousal[:, 0] - arousal[:, 1]))
 
 
 def smooth_in_time(values: np.ndarray, window: int) -> np.ndarray:

@@ -395,3 +395,14 @@ def test_pair_model_with_an_sl_head_offers_every_mode_until_its_pair_heads_are_u
     untrained = MTCLARModel(tiny_config(affect_head=True, pair_heads_trained=False))
     assert available_modes(untrained) == ("offset", "hold", "interpolate") and default_mode(untrained) == "offset"
     assert default_mode(MTCLARModel(tiny_config(pair_heads_trained=False))) == "interpolate"
+
+
+def test_anchor_disagreement_compares_the_two_nearest_anchors_predictions():
+    from mtclar_hf.labeling.labeler import anchor_disagreement
+
+    disagreement = anchor_disagreement(ConstantDiffModel(), torch.zeros(5, 4), QUERY_TIMES, anchors())
+    # Each query's two nearest anchors in time predict label + (DV, DA): they disagree by their labels' gap.
+    gap = lambda i, j: 0.5 * (abs(clip(ANCHOR_V[i] + DV) - clip(ANCHOR_V[j] + DV)) + abs(ANCHOR_A[i] - ANCHOR_A[j]))  # noqa: E731
+    np.testing.assert_allclose(disagreement, [gap(0, 1), gap(0, 1), gap(0, 1), gap(1, 2), gap(1, 2)])
+    one = Anchors(torch.zeros(1, 4), np.array([1.0]), np.array([0.0]), np.array([0.0]))
+    assert np.isnan(anchor_disagreement(ConstantDiffModel(), torch.zeros(2, 4), np.array([0.0, 2.0]), one)).all()
