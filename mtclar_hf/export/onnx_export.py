@@ -19,7 +19,6 @@ A file that disagrees is refused with one line, and the folder is written only w
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, InputFileError
+from ..hub.push import weights_digest
 from ..io_utils import atomic_directory, read_json_object
 from ..labeling.encoders import ONNX_INSTALL_HINT, OnnxEncoder, import_onnxruntime, onnx_session
 
@@ -208,18 +208,6 @@ def verify_graph(graph: Graph, path: Path, inputs: list[tuple[str, dict]], shown
 
 
 # ----------------------------------------------------------------------------------------------- the folder
-
-
-def weights_digest(model_dir) -> str:
-    """SHA-256 over the safetensors weight file(s): tells whether an export still matches its model folder."""
-    from ..hub.push import _weight_files
-
-    digest = hashlib.sha256()
-    for path in _weight_files(Path(model_dir)):
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def load_model_for_export(model_dir: Path):

@@ -15,6 +15,7 @@ Everything that can fail is checked locally before the first byte leaves the mac
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import shutil
@@ -131,6 +132,16 @@ def read_safetensors_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
         except (SafetensorError, OSError) as err:
             raise InputFileError(file, f"not a readable safetensors file: {err}") from None
     return shapes
+
+
+def weights_digest(model_dir) -> str:
+    """SHA-256 over the safetensors weight file(s): which weights an export or a labelled video came from."""
+    digest = hashlib.sha256()
+    for path in _weight_files(Path(model_dir)):
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def expected_shapes(config, architecture: str) -> dict[str, tuple[int, ...]]:

@@ -236,16 +236,17 @@ def _add_anchor_arguments(parser, multiple: bool) -> None:
             nargs="+",
             default=None,
             choices=ALL_MODES,
-            help="anchor modes to score (default: those of latest, fused and offset the model offers; the baselines "
-            "hold/interpolate are always added)",
+            help="anchor modes to score (default: auto, and those of latest, fused and offset the model offers; the "
+            "baselines hold/interpolate are always added)",
         )
     else:
         parser.add_argument(
             "--anchor",
             default=None,
             choices=ALL_MODES,
-            help="how query frames use the support frames (default: latest, the reference, for a trained pair model; "
-            "offset for a model whose pair heads are untrained, such as a converted EmoNet)",
+            help="how query frames use the support frames (default: auto, which picks per video the mode and the "
+            "temporal smoothing whose error on your own anchors, each left out in turn, is lowest, and estimates "
+            "the labels' RMSE; with fewer than 3 anchors it uses the mode chosen on validation clips)",
         )
     parser.add_argument(
         "--max-anchors", type=int, default=None, help="mean/weighted: use only the N support frames nearest in time"
@@ -327,7 +328,9 @@ def support_for(args, source: Path, encoded, annotation) -> dict:
     return {i: (frames[i]["valence"], frames[i]["arousal"]) for i in chosen}
 
 
-def label_one(args, labeler, source: Path, out: Path, plot: Path | None, progress: bool) -> None:
+def label_one(args, labeler, source: Path, out: Path, plot: Path | None, progress: bool, model_info: dict) -> dict:
+    """Label one video or frame folder: plot, summary, then table (each atomic); returns the summary."""
+    from .summary import estimate_line, video_summary, write_summary
     from .video import find_afew_annotation, read_afew_annotation
 
     annotation = None
@@ -345,18 +348,28 @@ def label_one(args, labeler, source: Path, out: Path, plot: Path | None, progres
             encoded,
             support,
             anchor=args.anchor,
-            smoothing=args.smoothing,
             strict=args.strict,
             landmarks=args.landmarks,
             **_anchor_kwargs(args),
         )
     if encoded.frame_names is not None:
         table.insert(1, "frame_name", encoded.frame_names)
-    if plot is not None:  # before the table: in a batch, an existing table means this video is finished
+    summary = video_summary(source, table, support, model_info, faces=_faces_description(args))
+    # Plot and summary before the table: in a batch, an existing table means this video is finished.
+    if plot is not None:
         plot_labels(table, plot, title=source.name)
+    write_summary(summary, out)
     write_table(table, out)
     found = int(encoded.face_found.sum())
     print(f"{source}: {encoded.num_frames} frames, face in {found}, {len(support)} support -> {out}", file=sys.stderr)
+    print(estimate_line(summary), file=sys.stderr)
+    return summary
+
+
+def _faces_description(args) -> str:
+    if args.no_detect:
+        return "given crops (--no-detect)"
+    return f"{args.detector} detector -> 68 predicted landmarks (where a frame folder has none of its own)"
 
 
 def run_label(args) -> int:
@@ -378,7 +391,10 @@ def run_label(args) -> int:
         return run_label_batch(args, source)
     model, processor = load_model_and_processor(args.model, device=args.device)
     labeler = make_labeler(args, model, processor)
-    label_one(args, labeler, source, Path(args.out), Path(args.plot) if args.plot else None, show_progress(args))
+    from .summary import model_record
+
+    plot = Path(args.plot) if args.plot else None
+    label_one(args, labeler, source, Path(args.out), plot, show_progress(args), model_record(args.model, model, processor))
     return 0
 
 
@@ -416,6 +432,8 @@ def run_label_batch(args, folder: Path) -> int:
     from accelerate import PartialState
     from tqdm.auto import tqdm
 
+    from .summary import model_record
+
     videos = list_videos(folder)
     if not videos:
         raise InputFileError(folder, "no video files (or image frames) in this folder")
@@ -439,20 +457,22 @@ def run_label_batch(args, folder: Path) -> int:
     state.wait_for_everyone()  # every process has listed what is done before any of them writes
     model, processor = load_model_and_processor(args.model, device=args.device or state.device)
     labeler = make_labeler(args, model, processor)
-    failures = []
+    model_info = model_record(args.model, model, processor)
+    failures, summaries = [], []
     with state.split_between_processes(todo) as mine:
         for video in tqdm(
             mine, desc=f"videos (process {state.process_index})", unit="video", disable=not show_progress(args)
         ):
             out, plot = outputs[video]
             try:
-                label_one(args, labeler, video, out, plot, progress=False)
+                summaries.append(label_one(args, labeler, video, out, plot, False, model_info))
             except MTCLARError as err:  # one bad video must not stop the batch
                 print(f"mtclar label: error: {err}", file=sys.stderr)
                 failures.append(video.name)
             except Exception:  # a bug, not bad input: keep its traceback, but finish the other videos
                 logger.exception("%s: unexpected error while labelling", video)
                 failures.append(video.name)
+    print_estimates_worst_first(state, summaries)
     done = len(mine) - len(failures)
     skipped = len(videos) - len(todo)
     summary = f"mtclar label: {done} labelled, {skipped} already done, {len(failures)} failed"
@@ -463,6 +483,19 @@ def run_label_batch(args, folder: Path) -> int:
         return 1
     print(summary, file=sys.stderr)
     return 0
+
+
+def print_estimates_worst_first(state, summaries: list[dict]) -> None:
+    """Every process's videos, one line each, worst estimated error first, printed once by the main process."""
+    from accelerate.utils import gather_object
+
+    from .summary import estimate_line, worst_first
+
+    gathered = gather_object(summaries) if state.num_processes > 1 else summaries
+    if state.is_main_process and gathered:
+        print("mtclar label: videos by estimated error, worst first:", file=sys.stderr)
+        for summary in worst_first(gathered):
+            print("  " + estimate_line(summary), file=sys.stderr)
 
 
 def register_label(subparsers) -> None:
@@ -486,9 +519,6 @@ def register_label(subparsers) -> None:
     _add_strategy_arguments(parser, default=None)
     _add_anchor_arguments(parser, multiple=False)
     _add_face_arguments(parser)
-    parser.add_argument(
-        "--smoothing", type=int, default=0, help="moving-average window (frames) over the predictions (default 0 = off)"
-    )
     parser.add_argument(
         "--strict",
         action="store_true",
@@ -632,7 +662,7 @@ def summary_lines(report: dict) -> list[str]:
 def default_evaluation_modes(model) -> list[str]:
     from .labeler import available_modes
 
-    return [mode for mode in ("latest", "fused", "offset") if mode in available_modes(model)]
+    return ["auto"] + [mode for mode in ("latest", "fused", "offset") if mode in available_modes(model)]
 
 
 def run_evaluate(args) -> int:

@@ -30,7 +30,15 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..metrics import affect_metrics
-from .labeler import ALL_MODES, BASELINES, Anchors, EncodedVideo, FewShotVideoLabeler, predict_from_anchors
+from .labeler import (
+    ALL_MODES,
+    AUTO_MODE,
+    BASELINES,
+    Anchors,
+    EncodedVideo,
+    FewShotVideoLabeler,
+    predict_from_anchors,
+)
 from .support import select_support
 from .video import DEFAULT_FOLDER_FPS, VideoFrame
 
@@ -151,6 +159,20 @@ def _video_mean(per_video: dict, modes: Sequence[str]) -> dict:
     return means
 
 
+def predict_scored(model, query_embeddings, query_times, anchors, mode: str, anchor_source: str, anchor_kwargs: dict):
+    """Predictions of a mode, and for `auto` on the video's own anchors, its estimated RMSE (else None): from
+    another person's anchors, leaving one out says nothing about this video."""
+    if mode != AUTO_MODE or len(query_times) == 0:
+        return (*predict_from_anchors(model, query_embeddings, query_times, anchors, mode=mode, **anchor_kwargs), None)
+    from .auto import predict_auto
+
+    valence, arousal, choice = predict_auto(model, query_embeddings, query_times, anchors, **anchor_kwargs)
+    rmse = choice.estimated_rmse
+    if anchor_source != "same_video" or rmse is None:
+        return valence, arousal, None
+    return valence, arousal, {"valence_rmse": rmse[0], "arousal_rmse": rmse[1], "chosen": choice.describe()}
+
+
 def evaluate_encoded_clips(
     model,
     clips: Sequence[LabelledClip],
@@ -199,9 +221,11 @@ def evaluate_encoded_clips(
         if anchor_source == "cross_actor":
             entry["anchor_clip"] = partners[clip.clip_id]
         for mode in modes:
-            valence, arousal = predict_from_anchors(
-                model, video.embeddings[queries], video.timestamps[queries], anchors, mode=mode, **anchor_kwargs
+            valence, arousal, estimated = predict_scored(
+                model, video.embeddings[queries], video.timestamps[queries], anchors, mode, anchor_source, anchor_kwargs
             )
+            if estimated is not None:
+                entry.setdefault("estimated", {})[mode] = estimated
             truth_v, truth_a = clip.valence[queries], clip.arousal[queries]
             scores = affect_metrics(truth_v, valence, truth_a, arousal)
             entry["modes"][mode] = {key: _finite_or_none(value) for key, value in scores.items()}

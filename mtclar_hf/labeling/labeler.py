@@ -39,8 +39,15 @@ Baselines (no model): ``hold`` copies the latest anchor's label; ``interpolate``
 labels of the bracketing anchors linearly in time.
 
 A model offers the pair modes only if its pair heads were trained (`config.pair_heads_trained`), and
-``offset`` only if it has an SL head (`available_modes`); by default, labelling uses ``latest`` where the
-pair heads are trained, else ``offset``.
+``offset`` only if it has an SL head (`available_modes`).
+
+``auto`` (the default) picks, per video and per dimension, the mode and temporal smoothing whose
+leave-one-anchor-out error on the user's own anchors is lowest, and estimates the labels' RMSE
+(`mtclar_hf.labeling.auto`). With fewer than 3 anchors it uses the mode chosen on validation clips,
+else `fallback_mode`: ``latest`` where the pair heads are trained, else ``offset``.
+
+Every output row also carries an ``uncertainty``: how much the two anchors nearest in time disagree
+about the frame (`anchor_disagreement`).
 
 Frames without a face get NaN labels and cannot be anchors. Support frames always output the labels
 the user gave.
@@ -84,7 +91,8 @@ logger = logging.getLogger(__name__)
 ANCHOR_MODES = ("latest", "nearest", "mean", "weighted", "fused")
 SINGLE_IMAGE_MODES = ("offset",)
 BASELINES = ("hold", "interpolate")
-ALL_MODES = ANCHOR_MODES + SINGLE_IMAGE_MODES + BASELINES
+AUTO_MODE = "auto"
+ALL_MODES = (AUTO_MODE,) + ANCHOR_MODES + SINGLE_IMAGE_MODES + BASELINES
 NO_SUPPORT_METHOD = "single-image"
 OUTPUT_COLUMNS = (
     "frame",
@@ -97,6 +105,7 @@ OUTPUT_COLUMNS = (
     "box_y",
     "box_w",
     "box_h",
+    "uncertainty",
 )
 LANDMARK_COLUMNS = tuple(f"lm{i}_{axis}" for i in range(NUM_LANDMARKS) for axis in ("x", "y"))
 _END = object()
@@ -200,16 +209,17 @@ def available_modes(model) -> tuple[str, ...]:
     return (ANCHOR_MODES if pair_heads else ()) + (SINGLE_IMAGE_MODES if single_image else ()) + BASELINES
 
 
-def default_mode(model) -> str:
-    """`latest` (the reference) where the pair heads are trained, else `offset`, else `interpolate`."""
+def fallback_mode(model) -> str:
+    """The mode when nothing better is known: `latest` (the reference) where the pair heads are trained, else
+    `offset`, else `interpolate`."""
     modes = available_modes(model)
     return next(mode for mode in ("latest", "offset", "interpolate") if mode in modes)
 
 
-def check_mode(model, mode: str) -> str:
-    """`mode`, or the model's default for None; a one-line error for a mode the model cannot use."""
-    if mode is None:
-        return default_mode(model)
+def check_mode(model, mode: str | None) -> str:
+    """`mode` (None: `auto`, the default); a one-line error for a mode the model cannot use."""
+    if mode is None or mode == AUTO_MODE:
+        return AUTO_MODE
     if mode not in ALL_MODES:
         raise ConfigError(f"unknown anchor mode {mode!r} (choose from {', '.join(ALL_MODES)})")
     modes = available_modes(model)
@@ -375,6 +385,12 @@ def predict_from_anchors(
     if len(anchors) == 0:
         raise LabelError("no usable support frame: at least one labelled frame with a face is needed")
     query_times = np.asarray(query_times, dtype=np.float64)
+    options = dict(max_anchors=max_anchors, time_scale=time_scale, similarity_temperature=similarity_temperature)
+    if mode == AUTO_MODE:
+        from .auto import predict_auto
+
+        valence, arousal, _ = predict_auto(model, query_embeddings, query_times, anchors, **options)
+        return valence, arousal
     index, weights = anchor_weights(
         mode, anchors, query_times, query_embeddings, max_anchors, time_scale, similarity_temperature
     )
@@ -415,19 +431,6 @@ def anchor_disagreement(model, query_embeddings: torch.Tensor, query_times: np.n
     rule = next(mode for mode in ("latest", "offset", "hold") if mode in modes)
     valence, arousal = per_anchor_predictions(model, query_embeddings, anchors, index, rule)
     return 0.5 * (np.abs(valence[:, 0] - valence[:, 1]) + np.abs(arousal[:, 0] - arousal[:, 1]))
-
-
-def smooth_in_time(values: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average over `window` frames that ignores NaN (frames without a face stay NaN)."""
-    if window <= 1:
-        return values
-    finite = np.isfinite(values)
-    filled = np.where(finite, values, 0.0)
-    kernel = np.ones(window)
-    total = np.convolve(filled, kernel, mode="same")
-    count = np.convolve(finite.astype(np.float64), kernel, mode="same")
-    smoothed = np.divide(total, count, out=np.full_like(values, np.nan), where=count > 0)
-    return np.where(finite, smoothed, np.nan)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -838,7 +841,6 @@ class FewShotVideoLabeler:
         encoded: EncodedVideo,
         support: dict[int, tuple[float, float]],
         anchor: str | None = None,
-        smoothing: int = 0,
         drop_faceless_support: bool = True,
         max_anchors: int | None = None,
         time_scale: float = 2.0,
@@ -849,53 +851,69 @@ class FewShotVideoLabeler:
         """One row per frame (pandas DataFrame, columns `OUTPUT_COLUMNS`) labelled from `support`.
 
         `support` maps 0-based frame index -> (valence, arousal) in [-1, 1]; those frames output exactly
-        these labels. `anchor` is an anchor mode or a baseline the model offers (`available_modes`; None: the
-        model's `default_mode`); `smoothing` > 1 applies a
-        centred moving average of that many frames to the predicted frames.
+        these labels. `anchor` is `auto` (the default, None) or a mode the model offers (`available_modes`).
         A support frame without a face keeps its label in the output but is not used as an anchor (the
         other anchors label the video), with a warning naming it; `strict=True` (or
         `drop_faceless_support=False`) raises `LabelError` instead. A video with no face at all gives NaN
         for every predicted frame, with a warning. `landmarks=True` adds the 68 landmarks the crop was cut
         around (`LANDMARK_COLUMNS`: lm0_x, lm0_y, ..., lm67_y; NaN where there are none).
+
+        `table.attrs["labelling"]` says how the labels were made: the mode, what `auto` chose and its
+        estimated RMSE (None with fewer than 3 anchors), and the support frames used as anchors.
         """
         anchor = check_mode(self.model, anchor)
         if not support:
             raise LabelError(f"{encoded.source}: the support set is empty: label at least one frame")
         valence, arousal = np.full(encoded.num_frames, np.nan), np.full(encoded.num_frames, np.nan)
+        uncertainty = np.where(encoded.face_found, 0.0, np.nan)
+        choice, usable = None, {}
         if not encoded.face_found.any():
             logger.warning("%s: no face found in any frame; every predicted label is NaN", encoded.source)
             check_support(support, encoded.face_found, encoded.source, drop_faceless=True)
         else:
-            usable, dropped = check_support(
-                support, encoded.face_found, encoded.source, drop_faceless_support and not strict
-            )
-            if dropped and not usable:
-                raise LabelError(
-                    f"{encoded.source}: no face found in support frame(s) {', '.join(str(f) for f in dropped[:5])}: "
-                    "no labelled frame with a face is left to label from"
-                )
-            if dropped:
-                logger.warning(
-                    "%s: support frame(s) %s have no face: labelled from the other anchors (--strict stops instead)",
-                    encoded.source,
-                    ", ".join(str(frame) for frame in dropped),
-                )
+            usable = self._usable_support(encoded, support, drop_faceless_support and not strict)
             queries = np.flatnonzero(encoded.face_found & ~np.isin(np.arange(encoded.num_frames), list(support)))
-            valence[queries], arousal[queries] = predict_from_anchors(
-                self.model,
-                encoded.embeddings[queries],
-                encoded.timestamps[queries],
-                anchors_from_support(encoded, usable),
-                mode=anchor,
-                max_anchors=max_anchors,
-                time_scale=time_scale,
-                similarity_temperature=similarity_temperature,
-            )
-            valence, arousal = smooth_in_time(valence, smoothing), smooth_in_time(arousal, smoothing)
+            anchors = anchors_from_support(encoded, usable)
+            options = dict(max_anchors=max_anchors, time_scale=time_scale, similarity_temperature=similarity_temperature)
+            query_embeddings, query_times = encoded.embeddings[queries], encoded.timestamps[queries]
+            if anchor == AUTO_MODE and len(queries):
+                from .auto import predict_auto
+
+                valence[queries], arousal[queries], choice = predict_auto(
+                    self.model, query_embeddings, query_times, anchors, **options
+                )
+            else:
+                valence[queries], arousal[queries] = predict_from_anchors(
+                    self.model, query_embeddings, query_times, anchors, mode=anchor, **options
+                )
+            uncertainty[queries] = anchor_disagreement(self.model, query_embeddings, query_times, anchors)
         is_support = np.zeros(encoded.num_frames, dtype=bool)
         for frame, (v, a) in support.items():
             valence[frame], arousal[frame], is_support[frame] = v, a, True
-        return output_table(encoded, valence, arousal, is_support, landmarks)
+        table = output_table(encoded, valence, arousal, is_support, landmarks, uncertainty)
+        table.attrs["labelling"] = {
+            "anchor_mode": anchor,
+            "auto": None if choice is None else choice.to_dict(),
+            "anchors": sorted(int(frame) for frame in usable),
+        }
+        return table
+
+    @staticmethod
+    def _usable_support(encoded: EncodedVideo, support: dict, drop_faceless: bool) -> dict:
+        """The support frames that can anchor (they have a face); a warning or an error for the others."""
+        usable, dropped = check_support(support, encoded.face_found, encoded.source, drop_faceless)
+        if dropped and not usable:
+            raise LabelError(
+                f"{encoded.source}: no face found in support frame(s) {', '.join(str(f) for f in dropped[:5])}: "
+                "no labelled frame with a face is left to label from"
+            )
+        if dropped:
+            logger.warning(
+                "%s: support frame(s) %s have no face: labelled from the other anchors (--strict stops instead)",
+                encoded.source,
+                ", ".join(str(frame) for frame in dropped),
+            )
+        return usable
 
     def label_without_support(self, encoded: EncodedVideo, landmarks: bool = False):
         """The SL head's own valence and arousal for every frame with a face, clipped to the label range: no
@@ -908,7 +926,8 @@ class FewShotVideoLabeler:
             low, high = label_range(self.model)
             predicted = single_image_affect(self.model, encoded.embeddings[faces])
             valence[faces], arousal[faces] = (np.clip(values, low, high) for values in predicted)
-        table = output_table(encoded, valence, arousal, np.zeros(encoded.num_frames, dtype=bool), landmarks)
+        no_support = np.zeros(encoded.num_frames, dtype=bool)
+        table = output_table(encoded, valence, arousal, no_support, landmarks, np.full(encoded.num_frames, np.nan))
         table["method"] = np.where(encoded.face_found, NO_SUPPORT_METHOD, "")
         return table
 
@@ -917,7 +936,7 @@ class FewShotVideoLabeler:
         return self.label(self.encode(source, progress=progress), support, anchor=anchor, **label_kwargs)
 
 
-def output_table(encoded: EncodedVideo, valence, arousal, is_support, landmarks: bool):
+def output_table(encoded: EncodedVideo, valence, arousal, is_support, landmarks: bool, uncertainty):
     """One row per frame (`OUTPUT_COLUMNS`, then `LANDMARK_COLUMNS` when `landmarks`)."""
     import pandas as pd
 
@@ -934,6 +953,7 @@ def output_table(encoded: EncodedVideo, valence, arousal, is_support, landmarks:
             "box_y": boxes[:, 1],
             "box_w": boxes[:, 2],
             "box_h": boxes[:, 3],
+            "uncertainty": uncertainty,
         },
         columns=list(OUTPUT_COLUMNS),
     )

@@ -371,7 +371,7 @@ def test_push_onnx_uploads_the_verified_export_and_the_card_says_how_to_run_it(m
         "encoder.onnx", "manifest.json", "pair_heads.onnx", "preprocessor_config.json"
     ]
     manifest = json.loads((committed / "onnx" / "manifest.json").read_text())
-    from mtclar_hf.export.onnx_export import weights_digest
+    from mtclar_hf.hub.push import weights_digest
 
     assert manifest["source_weights_sha256"] == weights_digest(committed)
     card = (committed / "README.md").read_text()

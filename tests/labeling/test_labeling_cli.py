@@ -9,7 +9,7 @@ import pytest
 
 from mtclar_hf.cli import main
 
-COLUMNS = ["frame", "timestamp", "valence", "arousal", "face_found", "is_support", "box_x", "box_y", "box_w", "box_h"]
+COLUMNS = ["frame", "timestamp", "valence", "arousal", "face_found", "is_support", "box_x", "box_y", "box_w", "box_h", "uncertainty"]
 
 
 def cli(*args) -> int:
@@ -207,7 +207,7 @@ def test_batch_of_videos(tmp_path, tiny_model_dir, face_video, capsys):
     )
     assert code == 1  # c.mp4 failed, said so, and did not stop the others
     assert "c.mp4" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["a.parquet", "b.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.parquet", "a.summary.json", "b.parquet", "b.summary.json"]
     assert pd.read_parquet(out / "a.parquet").valence[0] == 0.2
 
 
@@ -407,7 +407,8 @@ def test_batch_is_shared_between_processes(tmp_path, tiny_model_dir, face_video)
     assert (logs / "rank0.code").read_text() == "0" and (logs / "rank1.code").read_text() == "0"
     shares = [(logs / f"rank{r}.log").read_text().split() for r in (0, 1)]
     assert shares == [["a.mp4", "b.mp4"], ["c.mp4"]]  # each video labelled once, by one process
-    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.csv", "c.csv"]
+    assert sorted(p.name for p in out.glob("*.csv")) == ["a.csv", "b.csv", "c.csv"]
+    assert sorted(p.name for p in out.glob("*.summary.json")) == ["a.summary.json", "b.summary.json", "c.summary.json"]
     assert pd.read_csv(out / "c.csv").valence[0] == 0.3
 
 

@@ -11,7 +11,7 @@ import torch
 from mtclar_hf.errors import ConfigError, LabelError
 from mtclar_hf.image_processing_mtclar import landmark_boxes
 from mtclar_hf.labeling import EncodedVideo, FewShotVideoLabeler
-from mtclar_hf.labeling.labeler import Anchors, predict_from_anchors, smooth_in_time
+from mtclar_hf.labeling.labeler import Anchors, predict_from_anchors
 
 ANCHOR_TIMES = np.array([0.5, 1.0, 2.0])
 ANCHOR_V = np.array([0.2, -0.4, 0.95])
@@ -124,12 +124,6 @@ def test_unknown_mode_and_empty_anchors():
         predict("latest", anchors=empty)
 
 
-def test_smoothing_ignores_nan():
-    values = np.array([0.0, 1.0, np.nan, 2.0, 4.0])
-    np.testing.assert_allclose(smooth_in_time(values, 3), [0.5, 0.5, np.nan, 3.0, 3.0])
-    assert smooth_in_time(values, 0) is values
-
-
 def fake_encoded(num_frames=40, faceless=()):
     found = np.ones(num_frames, bool)
     found[list(faceless)] = False
@@ -158,21 +152,15 @@ def test_label_table_support_unchanged_faceless_nan_and_pair_cost():
         "box_y",
         "box_w",
         "box_h",
+        "uncertainty",
     ]
     for frame, (v, a) in support.items():
         assert (table.valence[frame], table.arousal[frame]) == (v, a) and table.is_support[frame]
     assert np.isnan(table.valence[5]) and not table.face_found[5] and np.isnan(table.box_x[5])
     queries = 40 - 3 - 1
-    assert model.pairs_seen == queries * 3  # K anchors = K head passes per frame, no encoder pass
+    # K anchors = K head passes per frame, plus 2 for the uncertainty (the two nearest anchors); no encoder pass
+    assert model.pairs_seen == queries * 3 + queries * 2
     assert table.valence[1] == pytest.approx(np.mean(clip(np.array([0.5, -0.5, 0.9]) + DV)))
-
-
-def test_label_smoothing_keeps_support_labels():
-    labeler = FewShotVideoLabeler(ConstantDiffModel(), image_processor=None, detector=None)
-    table = labeler.label(fake_encoded(), {0: (0.5, 0.5), 20: (-0.5, 0.25)}, anchor="interpolate", smoothing=5)
-    assert table.valence[0] == 0.5 and table.valence[20] == -0.5
-    raw = labeler.label(fake_encoded(), {0: (0.5, 0.5), 20: (-0.5, 0.25)}, anchor="interpolate")
-    assert table.valence[10] == pytest.approx(raw.valence[8:13].mean())
 
 
 def test_label_faceless_support_error_or_drop(caplog):
@@ -355,16 +343,16 @@ def test_offset_carries_each_anchors_residual_and_interpolates_between_the_brack
 
 
 def test_an_sl_only_model_offers_offset_and_the_baselines_only():
-    from mtclar_hf.labeling.labeler import available_modes, default_mode
+    from mtclar_hf.labeling.labeler import available_modes, fallback_mode
 
     model = KnownSLModel()
     assert available_modes(model) == ("offset", "hold", "interpolate")
-    assert default_mode(model) == "offset" and default_mode(ConstantDiffModel()) == "latest"
+    assert fallback_mode(model) == "offset" and fallback_mode(ConstantDiffModel()) == "latest"
     assert "offset" not in available_modes(ConstantDiffModel())
     labeler = FewShotVideoLabeler(model, image_processor=None, detector=None)
     with pytest.raises(ConfigError, match="'latest' is not available: the model has no pair heads.*use offset, hold, interpolate"):
         labeler.label(fake_encoded(), {0: (0.0, 0.0)}, anchor="latest")
-    table = labeler.label(fake_encoded(), {0: (0.5, -0.5)})  # default: offset; equal SL outputs carry the label
+    table = labeler.label(fake_encoded(), {0: (0.5, -0.5)})  # auto, one anchor: offset; equal SL outputs carry it
     np.testing.assert_allclose(table.valence, 0.5)
     with pytest.raises(ConfigError, match="has no SL head"):
         FewShotVideoLabeler(ConstantDiffModel(), image_processor=None, detector=None).label(
@@ -385,16 +373,16 @@ def test_without_support_gives_the_clipped_single_image_predictions_marked_as_su
 
 def test_pair_model_with_an_sl_head_offers_every_mode_until_its_pair_heads_are_untrained():
     from mtclar_hf import MTCLARModel
-    from mtclar_hf.labeling.labeler import ALL_MODES, available_modes, default_mode
+    from mtclar_hf.labeling.labeler import ALL_MODES, available_modes, fallback_mode
     from mtclar_hf.testing_utils import tiny_config
 
     model = MTCLARModel(tiny_config(affect_head=True)).eval()
-    assert available_modes(model) == ALL_MODES and default_mode(model) == "latest"
+    assert available_modes(model) == ALL_MODES[1:] and fallback_mode(model) == "latest"
     logits, valence, arousal = model.predict_affect(torch.rand(3, model.config.embedding_size))
     assert logits.shape == (3, 8) and valence.abs().max() <= 1 and arousal.shape == (3,)
     untrained = MTCLARModel(tiny_config(affect_head=True, pair_heads_trained=False))
-    assert available_modes(untrained) == ("offset", "hold", "interpolate") and default_mode(untrained) == "offset"
-    assert default_mode(MTCLARModel(tiny_config(pair_heads_trained=False))) == "interpolate"
+    assert available_modes(untrained) == ("offset", "hold", "interpolate") and fallback_mode(untrained) == "offset"
+    assert fallback_mode(MTCLARModel(tiny_config(pair_heads_trained=False))) == "interpolate"
 
 
 def test_anchor_disagreement_compares_the_two_nearest_anchors_predictions():
