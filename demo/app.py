@@ -26,7 +26,7 @@ for _key, _value in {
 
 import contextlib  # noqa: E402
 import contextvars  # noqa: E402
-import hashlib  # noqa: E402
+import functools  # noqa: E402
 import io  # noqa: E402
 import math  # noqa: E402
 import shutil  # noqa: E402
@@ -48,6 +48,17 @@ from PIL import Image, ImageDraw  # noqa: E402
 from mtclar_hf.errors import InputFileError, LabelError, MTCLARError  # noqa: E402
 from mtclar_hf.io_utils import atomic_path  # noqa: E402
 from mtclar_hf.labeling.faces import DEFAULT_DETECTOR  # noqa: E402
+from mtclar_hf.labeling.workspace import (  # noqa: E402
+    TABLE_COLUMNS,
+    SupportStore,
+    empty_support_table,
+    file_digest,
+    provenance_note,
+    rows_from_table,
+    skipped_note,
+    split_support_table,
+    table_from_rows,
+)
 
 # gradio 6.31's queue code trips a pandas 3 deprecation warning on every event; it is harmless.
 with contextlib.suppress(AttributeError):
@@ -65,7 +76,6 @@ EXAMPLE_FRAMES = 60
 EXAMPLE_SIZE = 96
 STRATEGY_CHOICES = ("diverse", "fraction", "every-k", "random", "first")
 ANCHOR_CHOICES = ("latest", "nearest", "fused", "weighted", "mean")
-TABLE_COLUMNS = ["frame", "valence", "arousal"]
 CIRCLE_SIZE = 240
 CIRCLE_RADIUS = 100
 
@@ -74,76 +84,9 @@ CIRCLE_RADIUS = 100
 # Small pure helpers (unit-tested directly)
 
 
-def empty_support_table() -> pd.DataFrame:
-    return pd.DataFrame({"frame": pd.Series(dtype="int64"), "valence": pd.Series(dtype="float64"),
-                         "arousal": pd.Series(dtype="float64")})
-
-
 def support_from_table(table, num_frames: int) -> dict[int, tuple[float, float]]:
-    """The support set {frame: (valence, arousal)} from the table the user edited.
-
-    Fully empty rows are ignored (Gradio adds one with "Add row"); anything else that is not a frame
-    index inside the video with two labels in [-1, 1] is an error naming the row.
-    """
-    if table is None:
-        return {}
-    table = pd.DataFrame(table)
-    if table.empty:
-        return {}
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
-    if missing:
-        raise LabelError(f"support table: missing column(s) {', '.join(missing)}")
-    support = {}
-    for row_number, row in enumerate(table[TABLE_COLUMNS].itertuples(index=False), start=1):
-        values = [pd.to_numeric(pd.Series([v]).replace("", None), errors="coerce").iloc[0] for v in row]
-        if all(pd.isna(v) for v in values):
-            continue
-        frame, valence, arousal = values
-        if pd.isna(frame) or frame != int(frame) or not 0 <= frame < num_frames:
-            raise LabelError(f"support table row {row_number}: frame {row[0]!r} is not a frame of this video (0-{num_frames - 1})")
-        frame = int(frame)
-        for name, value in (("valence", valence), ("arousal", arousal)):
-            if pd.isna(value):
-                raise LabelError(f"support table row {row_number}: frame {frame} has no {name}: fill it in or remove the row")
-            if not -1.0 <= float(value) <= 1.0:
-                raise LabelError(f"support table row {row_number}: frame {frame}: {name} {value} is outside [-1, 1]")
-        if frame in support:
-            raise LabelError(f"support table row {row_number}: frame {frame} is listed twice")
-        support[frame] = (float(valence), float(arousal))
-    return support
-
-
-def table_from_rows(rows: dict[int, tuple[float, float]]) -> pd.DataFrame:
-    """A support table sorted by frame; NaN labels stay empty cells for the user to fill in."""
-    if not rows:
-        return empty_support_table()
-    frames = sorted(rows)
-    return pd.DataFrame(
-        {
-            "frame": np.array(frames, dtype=np.int64),
-            "valence": np.array([rows[f][0] for f in frames], dtype=np.float64).round(3),
-            "arousal": np.array([rows[f][1] for f in frames], dtype=np.float64).round(3),
-        }
-    )
-
-
-def rows_from_table(table) -> dict[int, tuple[float, float]]:
-    """Like `support_from_table` but lenient: keeps rows with empty labels (for editing, not labelling)."""
-    rows = {}
-    if table is None:
-        return rows
-    table = pd.DataFrame(table)
-    if table.empty or not set(TABLE_COLUMNS) <= {str(c).lower() for c in table.columns}:
-        return rows
-    table.columns = [str(c).lower() for c in table.columns]
-    for frame, valence, arousal in table[TABLE_COLUMNS].itertuples(index=False):
-        frame = pd.to_numeric(pd.Series([frame]).replace("", None), errors="coerce").iloc[0]
-        if pd.isna(frame):
-            continue
-        valence, arousal = (pd.to_numeric(pd.Series([v]).replace("", None), errors="coerce").iloc[0] for v in (valence, arousal))
-        rows[int(frame)] = (float(valence), float(arousal))
-    return rows
+    """The labelled rows of the support table (frames without labels yet are left out, see `split_support_table`)."""
+    return split_support_table(table, num_frames)[0]
 
 
 def circle_to_valence_arousal(x: float, y: float) -> tuple[float, float]:
@@ -171,14 +114,6 @@ def draw_va_circle(valence: float | None = None, arousal: float | None = None) -
         x, y = c + float(valence) * r, c - float(arousal) * r
         draw.ellipse((x - 6, y - 6, x + 6, y + 6), fill=(220, 40, 40), outline="white", width=2)
     return image
-
-
-def file_digest(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def upload_error(path: Path, problem: str) -> InputFileError:
@@ -227,6 +162,41 @@ def user_errors():
         yield
     except MTCLARError as err:
         raise gr.Error(str(err), print_exception=False) from None
+
+
+_NOTES: contextvars.ContextVar = contextvars.ContextVar("mtclar_demo_notes", default=None)
+
+
+def note(text: str) -> None:
+    """A message for the message area under the buttons (and a toast), shown with the handler's outputs."""
+    notes = _NOTES.get()
+    if notes is not None:
+        notes.append(text)
+    gr.Info(text)
+
+
+def reporting(handler, num_outputs: int):
+    """`handler` with one more output, the message area: its notes, or the error that stopped it.
+
+    A gr.Error alone is a toast that fades after seconds; the message stays until the next action, whose
+    own message (empty when it has nothing to say) replaces it.
+    """
+
+    @functools.wraps(handler)  # Gradio reads the handler's own signature (progress, request, select data)
+    def run(*args, **kwargs):
+        notes = []
+        token = _NOTES.set(notes)
+        try:
+            result = handler(*args, **kwargs)
+        except gr.Error as err:
+            gr.Warning(str(err.message))
+            return (*[gr.skip()] * num_outputs, f"**Error:** {err.message}")
+        finally:
+            _NOTES.reset(token)
+        result = result if num_outputs != 1 else (result,)
+        return (*result, "\n\n".join(notes))
+
+    return run
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -285,6 +255,8 @@ class VideoState:
     preview_scale: float = 1.0
     example: ExampleClip | None = None
     results: pd.DataFrame | None = None
+    digest: str = ""  # SHA-256 of the video file: the key its support labels are kept under
+    path: str = ""  # the original upload, which the labeller reads
 
     @property
     def num_frames(self) -> int:
@@ -329,7 +301,8 @@ class LabellingDemo:
     Handlers are plain methods so tests call them directly; `build()` wires them into a gr.Blocks.
     """
 
-    def __init__(self, default_model: str = DEFAULT_MODEL, workdir=None, example_seeds=EXAMPLE_SEEDS, backend="torch"):
+    def __init__(self, default_model: str = DEFAULT_MODEL, workdir=None, example_seeds=EXAMPLE_SEEDS, backend="torch",
+                 store=None):
         self.default_model = str(default_model)
         self.backend = backend
         self._encoders: dict = {}
@@ -337,6 +310,9 @@ class LabellingDemo:
         # Removes the folder when the app is closed, garbage-collected, or at interpreter exit.
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.workdir), True)
         self.examples = write_example_clips(self.workdir / "examples", seeds=example_seeds)
+        # Support labels per video: in `store` (kept after the server stops) or in the temporary folder (kept
+        # across page reloads while the server runs).
+        self.store = SupportStore(Path(store) if store else self.workdir / "support-store")
         self._models: OrderedDict[str, tuple] = OrderedDict()
         self._model_lock = threading.Lock()
         self.blocks = None
@@ -352,8 +328,7 @@ class LabellingDemo:
             self.blocks.close(verbose=False)
         self.cleanup()
 
-    def example_for(self, path) -> ExampleClip | None:
-        digest = file_digest(path)
+    def example_for(self, digest: str) -> ExampleClip | None:
         return next((e for e in self.examples if e.digest == digest), None)
 
     def resolve_model(self, name: str | None, progress=None) -> str:
@@ -423,7 +398,8 @@ class LabellingDemo:
         path = check_upload(video)
         report = thread_safe_progress(progress)
         model, processor = self.load_model(model_name, report)
-        example = self.example_for(path)
+        digest = file_digest(path)
+        example = self.example_for(digest)
         # SynthAffect faces are drawn, so a face detector may miss them: example clips are face crops.
         detector = None if crops or example is not None else DEFAULT_DETECTOR
         labeler = FewShotVideoLabeler(
@@ -441,6 +417,8 @@ class LabellingDemo:
             previews=collector.previews,
             preview_scale=collector.scale,
             example=example,
+            path=str(path),
+            digest=digest,
         )
 
     def state_key(self, video, crops, model_name) -> tuple:
@@ -476,12 +454,16 @@ class LabellingDemo:
             return None, gr.Slider(value=0, maximum=1, interactive=False), None, "Upload a video or pick an example clip.", empty_support_table()
         with user_errors():
             state = self.encode(video, crops, model_name, progress)
+        kept = self.store.load(state.digest)
+        status = self.video_status(state)
+        if kept:
+            status += f"\n\n{len(kept)} support frame(s) restored from your earlier work on this video."
         return (
             state,
             gr.Slider(value=0, minimum=0, maximum=max(state.num_frames - 1, 1), step=1, interactive=True),
             self.render_preview(state, 0),
-            self.video_status(state),
-            empty_support_table(),
+            status,
+            table_from_rows(kept),
         )
 
     def render_preview(self, state: VideoState | None, frame: int) -> Image.Image | None:
@@ -599,24 +581,117 @@ class LabellingDemo:
 
         with user_errors():
             state = self.ensure_encoded(state, video, crops, model_name, progress)
-            support = support_from_table(table, state.num_frames)
+            support, unlabelled = split_support_table(table, state.num_frames)
+            if not support and unlabelled:
+                raise LabelError(f"no support frame has labels yet ({skipped_note(unlabelled)}): set valence and "
+                                 "arousal for at least one")
             if not support:
                 raise LabelError("the support table is empty: label at least one frame (or press *Suggest frames*)")
             progress(0.9, desc="Labelling every frame from the support frames")
             model, processor = self.load_model(model_name)
             labeler = FewShotVideoLabeler(model, processor, detector=None)
-            results = labeler.label(state.encoded, support, anchor=anchor or "latest")
+            # with the landmarks the crops were cut around, which the AFEW-VA export needs
+            results = labeler.label(state.encoded, support, anchor=anchor or "latest", landmarks=True)
         state.results = results
         csv_path = self.session_dir(request) / f"{Path(state.name).stem}_labels.csv"
         with atomic_path(csv_path) as tmp:
             results.to_csv(tmp, index=False)
-        return (
-            state,
-            timeline_figure(results, state.example),
-            va_figure(results),
-            summary_markdown(results, state, anchor or "latest"),
-            str(csv_path),
-        )
+        summary = summary_markdown(results, state, anchor or "latest")
+        if unlabelled:
+            note(skipped_note(unlabelled).capitalize() + ".")
+            summary += f"\n\n{skipped_note(unlabelled).capitalize()}."
+        return state, timeline_figure(results, state.example), va_figure(results), summary, str(csv_path)
+
+    # -- work kept, files in and out ---------------------------------------------------------------------------
+
+    def keep_support(self, state, table) -> None:
+        """Every change of the table is saved under the video's hash: a reload (or a new upload) finds it."""
+        if state is not None and state.digest:
+            self.store.save(state.digest, rows_from_table(table), state.name)
+
+    def model_banner(self, model_name) -> str:
+        """What the loaded model knows: a warning for a synthetic-only model, a neutral note when unknown."""
+        with contextlib.suppress(MTCLARError, gr.Error):
+            model, _ = self.load_model(model_name)
+            kind, text = provenance_note(model)
+            return f"⚠️ **{text}**" if kind == "synthetic" else text
+        return ""
+
+    def browser_preview(self, state):
+        """A VP9/WebM copy beside the original when the browser may not play the upload (HEVC, ProRes, ...)."""
+        from mtclar_hf.labeling.workspace import needs_browser_preview, write_browser_preview
+
+        if state is None or not state.path or state.example is not None or not needs_browser_preview(state.path):
+            return gr.Video(value=None, visible=False)
+        out = self.workdir / "previews" / f"{state.digest}.webm"
+        if not out.is_file():
+            with user_errors():
+                write_browser_preview(state.path, out)
+        return gr.Video(value=str(out), visible=True)
+
+    def download_support(self, state, table, request: gr.Request = None) -> str:
+        from mtclar_hf.labeling.workspace import write_support_rows
+
+        name = Path(state.name).stem if state is not None else "video"
+        return str(write_support_rows(rows_from_table(table), self.session_dir(request) / f"{name}_support.csv"))
+
+    def upload_support(self, state, upload):
+        """A support CSV (one downloaded earlier, or `mtclar suggest`'s filled in) replaces the table."""
+        from mtclar_hf.labeling.workspace import read_support_rows
+
+        if state is None:
+            raise gr.Error("Load the video first, then upload its support CSV.", print_exception=False)
+        with user_errors():
+            rows = read_support_rows(upload, state.num_frames)
+        note(f"{len(rows)} support frame(s) read from {Path(upload).name}.")
+        return table_from_rows(rows)
+
+    def export_labels(self, state, fmt, request: gr.Request = None) -> list[str]:
+        """The last labels in an annotation tool's format (NOVA, ELAN, AFEW-VA, time-based CSV)."""
+        from mtclar_hf.labeling.formats import export_labels, labels_from_table
+
+        if state is None or state.results is None:
+            raise gr.Error("Press Label first: the export writes the labels of every frame.", print_exception=False)
+        stem = Path(state.name).stem
+        names = {"nova": stem, "elan": f"{stem}.eaf", "afew-va": f"{stem}.json", "seconds": f"{stem}_seconds.csv"}
+        folder = self.session_dir(request) / "export"
+        with user_errors():
+            written = export_labels(labels_from_table(state.results, source=state.name), fmt, folder / names[fmt])
+        return [str(path) for path in written]
+
+    def import_labels(self, state, fmt, uploads, table):
+        """Labels made in another tool become support rows (mapped through this video's frame times)."""
+        from mtclar_hf.labeling.formats import import_labels
+
+        if state is None:
+            raise gr.Error("Load the video first, then import its labels.", print_exception=False)
+        uploads = [uploads] if isinstance(uploads, str | Path) else list(uploads or [])
+        if not uploads:
+            raise gr.Error("Choose the label file(s) to import.", print_exception=False)
+        folder = Path(tempfile.mkdtemp(prefix="import-", dir=self.workdir))  # a NOVA pair must sit side by side
+        for upload in uploads:
+            shutil.copy(upload, folder / Path(upload).name)
+        first = folder / Path(uploads[0]).name
+        try:
+            with user_errors():
+                imported = import_labels(first, fmt, state.encoded.timestamps, frame_names=state.encoded.frame_names)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        rows = rows_from_table(table)
+        rows.update(imported)
+        note(f"{len(imported)} support frame(s) imported from {Path(uploads[0]).name} ({fmt}).")
+        return table_from_rows(rows)
+
+    def step_queue(self, queue, video, step: int):
+        """The previous / next video of the queue (uploaded together); loading it restores its own labels."""
+        paths = [str(p) for p in (queue or [])]
+        if not paths:
+            raise gr.Error("The queue is empty: add videos to it first.", print_exception=False)
+        names = [Path(p).name for p in paths]
+        current = names.index(Path(video).name) if video and Path(video).name in names else -1
+        target = min(max(current + step, 0), len(paths) - 1) if current >= 0 else 0
+        note(f"Video {target + 1} of {len(paths)} in the queue: {names[target]}.")
+        return paths[target]
 
     # -- layout ------------------------------------------------------------------------------------------------
 
@@ -627,10 +702,19 @@ class LabellingDemo:
                 "1. Upload a video or pick an example. 2. Browse frames and set valence / arousal for a few of "
                 "them (or *Suggest frames*). 3. Press **Label**. Correct any frame and label again: it becomes an anchor."
             )
+            banner = gr.Markdown(elem_id="banner")
             state = gr.State(None)
             with gr.Row():
                 with gr.Column(scale=1):
                     video = gr.Video(label="Face video", sources=["upload"], elem_id="video", height=240)
+                    playable = gr.Video(label="Preview your browser can play (frame numbers are the original's)",
+                                        visible=False, interactive=False, elem_id="playable", height=240)
+                    with gr.Accordion("Queue of videos", open=False):
+                        queue = gr.File(label="Videos to work through", file_count="multiple", file_types=["video"],
+                                        elem_id="queue")
+                        with gr.Row():
+                            previous_button = gr.Button("Previous video", size="sm", elem_id="queue-previous")
+                            next_button = gr.Button("Next video", size="sm", elem_id="queue-next")
                     crops = gr.Checkbox(
                         label="frames are already face crops, cut around the 68 landmarks with the model's margin "
                         "(no face detection)",
@@ -664,38 +748,73 @@ class LabellingDemo:
                         strategy = gr.Dropdown(list(STRATEGY_CHOICES), value="diverse", label="Strategy", elem_id="strategy")
                         budget = gr.Slider(0.02, 0.5, value=0.06, step=0.01, label="Budget (fraction)", elem_id="budget")
                     suggest_button = gr.Button("Suggest frames", elem_id="suggest")
+                    with gr.Row():
+                        support_download_button = gr.Button("Save support CSV", size="sm", elem_id="support-save")
+                        support_upload = gr.UploadButton("Load support CSV", file_types=[".csv"], size="sm",
+                                                         elem_id="support-load")
+                    support_file = gr.File(label="Support table (CSV)", interactive=False, elem_id="support-file")
             with gr.Row():
                 anchor = gr.Dropdown(list(ANCHOR_CHOICES), value="latest", label="Anchor mode", elem_id="anchor", scale=1)
                 label_button = gr.Button("Label", variant="primary", elem_id="label", scale=2)
+            message = gr.Markdown(elem_id="message")
             with gr.Row():
                 timeline = gr.Plot(label="Valence and arousal over time", elem_id="timeline", format="png")
                 scatter = gr.Plot(label="Valence-arousal", elem_id="scatter", format="png")
             with gr.Row():
                 summary = gr.Markdown(elem_id="summary")
                 csv_file = gr.File(label="Labels (CSV)", elem_id="csv", interactive=False)
+            with gr.Row():
+                label_format = gr.Dropdown(["elan", "nova", "seconds", "afew-va"], value="elan", scale=1,
+                                           label="Annotation format (docs/FORMATS.md)", elem_id="label-format")
+                export_button = gr.Button("Export labels", elem_id="export", scale=1)
+                import_upload = gr.UploadButton("Import labels as support frames", file_count="multiple", scale=1,
+                                                elem_id="import")
+                exported = gr.File(label="Exported labels", file_count="multiple", interactive=False,
+                                   elem_id="exported", scale=2)
 
             heavy = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY}
             video_inputs = [video, crops, model_name]
             load_outputs = [state, frame, preview, status, table]
-            video.change(self.load_video, video_inputs, load_outputs, api_name="load_video", **heavy)
-            crops.input(self.load_video, video_inputs, load_outputs, api_visibility="private", **heavy)
-            model_name.submit(self.load_video, video_inputs, load_outputs, api_visibility="private", **heavy)
+            load = reporting(self.load_video, len(load_outputs))
+            load_outputs = [*load_outputs, message]
+            after_load = {"fn": self.model_banner, "inputs": model_name, "outputs": banner, "api_visibility": "private"}
+            for loading in (
+                video.change(load, video_inputs, load_outputs, api_name="load_video", **heavy),
+                crops.input(load, video_inputs, load_outputs, api_visibility="private", **heavy),
+                model_name.submit(load, video_inputs, load_outputs, api_visibility="private", **heavy),
+            ):
+                loading.then(**after_load).then(self.browser_preview, state, playable, api_visibility="private")
+            table.change(self.keep_support, [state, table], None, api_visibility="private", show_progress="hidden")
             frame.change(self.show_frame, [state, frame, table], [preview, valence, arousal, circle],
                          api_visibility="private", show_progress="hidden")
             valence.change(draw_va_circle, [valence, arousal], circle, api_visibility="private", show_progress="hidden")
             arousal.change(draw_va_circle, [valence, arousal], circle, api_visibility="private", show_progress="hidden")
             circle.select(self.pick_on_circle, None, [valence, arousal, circle], api_visibility="private")
-            set_button.click(self.set_label, [state, table, frame, valence, arousal], table, api_visibility="private")
-            remove_button.click(self.remove_label, [table, frame], table, api_visibility="private")
-            table.select(self.jump_to_row, table, frame, api_visibility="private")
-            suggest_button.click(self.suggest, [state, strategy, budget, table], table, api_name="suggest")
+            private = {"api_visibility": "private"}
+            set_button.click(reporting(self.set_label, 1), [state, table, frame, valence, arousal], [table, message],
+                             **private)
+            remove_button.click(reporting(self.remove_label, 1), [table, frame], [table, message], **private)
+            table.select(self.jump_to_row, table, frame, **private)
+            suggest_button.click(reporting(self.suggest, 1), [state, strategy, budget, table], [table, message],
+                                 api_name="suggest")
             label_button.click(
-                self.label,
+                reporting(self.label, 5),
                 [video, crops, model_name, table, anchor, state],
-                [state, timeline, scatter, summary, csv_file],
+                [state, timeline, scatter, summary, csv_file, message],
                 api_name="label",
                 **heavy,
-            )
+            ).then(**after_load)
+            support_download_button.click(reporting(self.download_support, 1), [state, table], [support_file, message],
+                                          **private)
+            support_upload.upload(reporting(self.upload_support, 1), [state, support_upload], [table, message],
+                                  **private)
+            export_button.click(reporting(self.export_labels, 1), [state, label_format], [exported, message], **private)
+            import_upload.upload(reporting(self.import_labels, 1), [state, label_format, import_upload, table],
+                                 [table, message], **private)
+            previous_button.click(reporting(functools.partial(self.step_queue, step=-1), 1), [queue, video],
+                                  [video, message], **private)
+            next_button.click(reporting(functools.partial(self.step_queue, step=1), 1), [queue, video],
+                              [video, message], **private)
             blocks.unload(self.end_session)
         blocks.queue(default_concurrency_limit=4, max_size=32)
         self.blocks = blocks
@@ -810,12 +929,15 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
-def main(model: str = DEFAULT_MODEL, host: str = "127.0.0.1", port: int | None = None, backend: str = "torch") -> int:
-    """Serve until interrupted; the app's temporary folder is removed on the way out."""
-    app = LabellingDemo(default_model=model, backend=backend)
+def main(model: str = DEFAULT_MODEL, host: str = "127.0.0.1", port: int | None = None, backend: str = "torch",
+         workdir=None) -> int:
+    """Serve until interrupted; the app's temporary folder is removed on the way out (`workdir`, the support
+    labels kept per video, stays)."""
+    app = LabellingDemo(default_model=model, backend=backend, store=workdir)
     # Gradio's own upload / output cache goes inside the app's folder too, so one removal cleans all.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(app.workdir / "gradio-cache"))
     print(f"mtclar demo: model {model} ({backend} backend); temporary files in {app.workdir} (removed on exit)", flush=True)
+    print(f"mtclar demo: support labels kept per video in {app.store.folder}", flush=True)
     _stop_on_sigterm()
     try:
         app.build()
@@ -835,5 +957,6 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--backend", default="torch", choices=("torch", "onnx"))
+    parser.add_argument("--workdir", default=None)
     cli_args = parser.parse_args()
-    raise SystemExit(main(cli_args.model, cli_args.host, cli_args.port, cli_args.backend))
+    raise SystemExit(main(cli_args.model, cli_args.host, cli_args.port, cli_args.backend, cli_args.workdir))

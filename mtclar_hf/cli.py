@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "mtclar_hf.data.cli",
     "mtclar_hf.training.cli",
     "mtclar_hf.labeling.cli",
+    "mtclar_hf.labeling.formats_cli",
     "mtclar_hf.hub.cli",
     "mtclar_hf.export.cli",
     "mtclar_hf.convert_emonet_checkpoint",

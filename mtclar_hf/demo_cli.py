@@ -4,6 +4,7 @@
     mtclar demo --model path/to/model --port 8080
     mtclar demo --host 0.0.0.0                    # reachable from other machines (no share link, ever)
     mtclar demo --backend onnx                    # the encoder in onnxruntime (MODEL/onnx, exported when missing)
+    mtclar demo --workdir ~/labels-work            # support labels kept per video there, across restarts
 
 The app itself lives in `demo/app.py` at the repository root (the layout Hugging Face Spaces expect),
 so it is loaded from there by path; gradio is imported only when the command runs.
@@ -51,6 +52,9 @@ def register(subparsers) -> None:
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 serves other machines)")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnx"),
                         help="encoder runtime: PyTorch, or onnxruntime on MODEL/onnx (exported there first when missing)")
+    parser.add_argument("--workdir", default=None,
+                        help="folder where the support labels of each video are kept, keyed by the video's hash "
+                        "(default: inside the demo's temporary folder, kept across page reloads until the server stops)")
     parser.set_defaults(func=run_demo)
 
 
@@ -61,4 +65,6 @@ def run_demo(args: argparse.Namespace) -> int:
         from .labeling.encoders import import_onnxruntime
 
         import_onnxruntime()  # say so before the server starts, not at the first upload
-    return load_demo_module().main(model=args.model, host=args.host, port=args.port, backend=args.backend)
+    return load_demo_module().main(
+        model=args.model, host=args.host, port=args.port, backend=args.backend, workdir=args.workdir
+    )

@@ -130,6 +130,16 @@ def probe_video(path) -> VideoInfo:
 
 def iter_video_frames(path) -> Iterator[VideoFrame]:
     """Decode a video file frame by frame with PyAV, keeping each frame's own presentation time."""
+    for index, timestamp, frame in _decoded_frames(path):
+        yield VideoFrame(index=index, timestamp=timestamp, image=frame.to_ndarray(format="rgb24"))
+
+
+def _decoded_frames(path) -> Iterator[tuple[int, float, object]]:
+    """(decode index, presentation time in seconds, PyAV frame) for every frame of a video file.
+
+    The one place that turns the decoder's times into frame timestamps, so that the labeller and the
+    label formats (`frame_timestamps`) number and time frames identically.
+    """
     import av
 
     path = Path(path)
@@ -150,7 +160,7 @@ def iter_video_frames(path) -> Iterator[VideoFrame]:
                 # Keep timestamps strictly increasing even if a broken file repeats a pts.
                 timestamp = max(float(timestamp), previous_time + 1e-6) if index else float(timestamp)
                 previous_time = timestamp
-                yield VideoFrame(index=index, timestamp=timestamp, image=frame.to_ndarray(format="rgb24"))
+                yield index, timestamp, frame
                 index += 1
         except av.error.FFmpegError as err:
             if index == 0:
@@ -161,6 +171,22 @@ def iter_video_frames(path) -> Iterator[VideoFrame]:
             raise InputFileError(path, "the video stream holds no frames")
     finally:
         container.close()
+
+
+def frame_timestamps(source, fps: float = DEFAULT_FOLDER_FPS) -> np.ndarray:
+    """Every frame's time in seconds, numbered as the labeller numbers them (decoded, not converted to RGB).
+
+    A frame folder's frames are `index / fps` apart, as in `iter_frame_folder`.
+    """
+    source = Path(source)
+    if source.is_dir():
+        count = len(list_frame_files(source))
+        if not count:
+            raise InputFileError(source, f"no image frames ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+        return np.arange(count) / fps
+    if not source.exists():
+        raise InputFileError(source, "no such video file or frame folder")
+    return np.array([timestamp for _, timestamp, _ in _decoded_frames(source)], dtype=np.float64)
 
 
 def read_image_rgb(path) -> np.ndarray:

@@ -121,3 +121,43 @@ def test_label_a_video_in_the_browser(server, page, tmp_path):
     # Offline: the page talked to our own server only.
     outside = [url for url in requests if not url.startswith(("http://127.0.0.1", "data:", "blob:"))]
     assert not outside, outside
+
+
+@pytest.mark.browser
+def test_hevc_upload_partial_labels_banner_and_reload(server, page, upload_clip, tmp_path):
+    """A phone-style HEVC .mov plays through its VP9 preview; suggested frames left unlabelled are skipped with
+    a note; a synthetic-only model shows its banner; a reload and a new upload bring the support labels back."""
+    from mtclar_hf.labeling.video import iter_frames, write_video
+
+    hevc = write_video((f.image for f in iter_frames(upload_clip)), tmp_path / "phone.mov", codec="libx265", fps=25)
+    model, _ = server.load_model(None)
+    model.config.provenance = {"dataset": "SynthAffect", "synthetic": True}
+    try:
+        page.goto(server.blocks.local_url)
+        page.locator("#crops input[type=checkbox]").check()
+        page.locator("#video input[type=file]").set_input_files(str(hevc))
+        page.locator("#status").get_by_text(re.compile(r"phone\.mov: 48 frames")).wait_for()
+        page.locator("#banner").get_by_text("real faces will not be labelled meaningfully").wait_for()
+        page.wait_for_function("(document.querySelector('#playable video') || {}).videoWidth > 0")
+
+        page.locator("#suggest").click()
+        cell(page, 2, 0).wait_for()
+        suggested = [int(cell(page, row, 0).inner_text()) for row in range(3)]
+        set_slider(page, "frame", suggested[1])
+        set_slider(page, "valence", 0.6)
+        set_slider(page, "arousal", -0.3)
+        page.locator("#set-label").click()
+        cell(page, 1, 1).get_by_text("0.6", exact=True).wait_for()
+        page.locator("#label").click()
+        skipped = f"Frames {suggested[0]}, {suggested[2]} have no labels yet: skipped."
+        page.locator("#message").get_by_text(skipped).wait_for()
+        assert "1 support frames" in page.locator("#summary").inner_text()
+
+        page.reload()
+        page.locator("#crops input[type=checkbox]").check()
+        page.locator("#video input[type=file]").set_input_files(str(hevc))
+        page.locator("#status").get_by_text("restored from your earlier work").wait_for()
+        cell(page, 1, 1).get_by_text("0.6", exact=True).wait_for()
+        assert int(cell(page, 1, 0).inner_text()) == suggested[1]
+    finally:
+        model.config.provenance = None

@@ -35,7 +35,8 @@ def test_example_clip_suggest_and_label(demo, progress):
 
     state, timeline, scatter, summary, csv_path = demo.label(str(example.path), True, "", suggested, "fused", state, None, progress)
     results = pd.read_csv(csv_path)
-    assert list(results.columns) == OUTPUT_COLUMNS
+    # the labeller's columns, then the landmarks the crops were cut around (the AFEW-VA export needs them)
+    assert list(results.columns) == OUTPUT_COLUMNS + [f"lm{i}_{axis}" for i in range(68) for axis in "xy"]
     assert len(results) == 60 and results["is_support"].sum() == len(frames)
     np.testing.assert_allclose(results.loc[frames, "valence"], suggested["valence"], atol=1e-9)
     assert results["valence"].between(-1, 1).all() and results["arousal"].between(-1, 1).all()
@@ -84,8 +85,17 @@ def test_label_needs_support_and_valid_rows(demo, upload_clip, progress):
     # Suggestions for an upload leave the labels for the user to fill in.
     suggested = demo.suggest(state, "fraction", 0.1, None)
     assert len(suggested) == 5 and suggested["valence"].isna().all()
-    with pytest.raises(gr.Error, match="has no valence"):
+    with pytest.raises(gr.Error, match=r"no support frame has labels yet \(frames 0, 9, 19, 28, 38 have no labels"):
         demo.label(str(upload_clip), True, "", suggested, "latest", state, None, progress)
+    # Two of them labelled: the others are skipped, and the summary (and the message area) names them.
+    partial = suggested.copy()
+    partial.loc[[1, 3], ["valence", "arousal"]] = [[0.4, 0.1], [-0.2, 0.5]]
+    *_, summary, csv_path = demo.label(str(upload_clip), True, "", partial, "latest", state, None, progress)
+    assert "Frames 0, 19, 38 have no labels yet: skipped." in summary
+    assert pd.read_csv(csv_path).query("is_support").frame.tolist() == [9, 28]
+    partial.loc[0, "valence"] = 0.3  # a half-filled row is an error naming it
+    with pytest.raises(gr.Error, match="support table row 1: frame 0 has no arousal"):
+        demo.label(str(upload_clip), True, "", partial, "latest", state, None, progress)
 
 
 def test_label_encodes_when_called_without_a_loaded_video(demo, upload_clip, progress):
@@ -188,8 +198,8 @@ def test_demo_command_is_registered(app_module, monkeypatch, capsys):
 
     calls = []
     monkeypatch.setattr(app_module, "main", lambda **kwargs: calls.append(kwargs) or 0)
-    assert main(["demo", "--model", "m", "--port", "7999"]) == 0
-    assert calls == [{"model": "m", "host": "127.0.0.1", "port": 7999, "backend": "torch"}]
+    assert main(["demo", "--model", "m", "--port", "7999", "--workdir", "keep"]) == 0
+    assert calls == [{"model": "m", "host": "127.0.0.1", "port": 7999, "backend": "torch", "workdir": "keep"}]
     assert main(["demo", "--port", "70000"]) == 1
     assert "--port must be in 1-65535" in capsys.readouterr().err
 

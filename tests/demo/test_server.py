@@ -42,13 +42,13 @@ def test_uploads_over_the_size_limit_are_refused(server):
 
 def test_client_loads_suggests_and_labels(server, upload_clip):
     client = Client(server.blocks.local_url, verbose=False)
-    _, _, status, support = client.predict(video_input(upload_clip), True, "", api_name="/load_video")
-    assert "my clip.mp4" in status and "48 frames" in status
-    suggested = client.predict("diverse", 0.1, support, api_name="/suggest")
+    _, _, status, support, message = client.predict(video_input(upload_clip), True, "", api_name="/load_video")
+    assert "my clip.mp4" in status and "48 frames" in status and message == ""
+    suggested, _ = client.predict("diverse", 0.1, support, api_name="/suggest")
     frames = [row[0] for row in suggested["data"]]
     assert len(frames) == 5 and frames[0] == 0
     rows = [[frame, 0.5, -0.25] for frame in frames[:2]]
-    timeline, scatter, summary, csv_path = client.predict(
+    timeline, scatter, summary, csv_path, _ = client.predict(
         video_input(upload_clip), True, "", support_input(rows), "latest", api_name="/label"
     )
     results = pd.read_csv(csv_path)
@@ -62,8 +62,8 @@ def test_bad_upload_message_reaches_the_client(server, tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     client = Client(server.blocks.local_url, verbose=False)
-    with pytest.raises(Exception, match=r"notes\.txt: not a video file"):
-        client.predict(video_input(text), False, "", api_name="/load_video")
+    *_, message = client.predict(video_input(text), False, "", api_name="/load_video")
+    assert message.startswith("**Error:** notes.txt: not a video file")  # stays on the page, not only a toast
 
 
 def test_several_users_label_at_once(server, upload_clip):
@@ -80,12 +80,12 @@ def test_several_users_label_at_once(server, upload_clip):
             errors.append(err)
 
     light = Client(server.blocks.local_url, verbose=False)
-    _, _, _, support = light.predict(video_input(upload_clip), True, "", api_name="/load_video")
+    _, _, _, support, _ = light.predict(video_input(upload_clip), True, "", api_name="/load_video")
     threads = [threading.Thread(target=one_user, args=(user,)) for user in range(1, 5)]
     for thread in threads:
         thread.start()
     started = time.perf_counter()
-    light_table = light.predict("first", 0.1, support, api_name="/suggest")
+    light_table, _ = light.predict("first", 0.1, support, api_name="/suggest")
     light_seconds = time.perf_counter() - started
     for thread in threads:
         thread.join(timeout=120)

@@ -1,0 +1,278 @@
+"""An annotator's work on a video, kept between sessions: the support table, its per-video store, browser previews.
+
+What the demo (and any other front end) needs beyond the labeller itself:
+
+* the support table the user edits: rows with a frame but no labels yet (suggested frames) are skipped
+  with a note naming them, a row with one label of two is an error naming the row (`split_support_table`);
+* `SupportStore`: support labels saved per video, keyed by the SHA-256 of the video file, in a folder
+  that outlives a page reload (and the server, when the folder is given);
+* support tables as CSV files to download and upload (`write_support_rows`, `read_support_rows`);
+* a VP9/WebM preview of a video the browser cannot play (HEVC, ProRes, ...), from a downscaled copy
+  (`needs_browser_preview`, `write_browser_preview`); frame numbers stay the original's, which the
+  labeller keeps reading;
+* what the model's provenance says about the faces it knows (`provenance_note`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputFileError, LabelError
+from ..io_utils import atomic_write_text
+
+TABLE_COLUMNS = ["frame", "valence", "arousal"]
+# Codecs browsers play in <video>; HEVC (phones' default) and ProRes are not among them in Chromium. Previews are
+# written as VP9, which every Chromium build decodes (H.264 is missing from builds without proprietary codecs).
+BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}
+BROWSER_CONTAINERS = {".webm", ".mp4", ".m4v", ".mkv"}
+PREVIEW_SIDE = 480
+SYNTHETIC_WARNING = "this model was trained on synthetic faces; real faces will not be labelled meaningfully"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The support table
+
+
+def empty_support_table():
+    import pandas as pd
+
+    return pd.DataFrame({"frame": pd.Series(dtype="int64"), "valence": pd.Series(dtype="float64"),
+                         "arousal": pd.Series(dtype="float64")})
+
+
+def _number(value) -> float:
+    """A table cell as a float (NaN when empty or not a number): Gradio hands edited cells over as text."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _table(table):
+    import pandas as pd
+
+    if table is None:
+        return None
+    table = pd.DataFrame(table)
+    if table.empty:
+        return None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    return table
+
+
+def split_support_table(table, num_frames: int) -> tuple[dict[int, tuple[float, float]], list[int]]:
+    """(support {frame: (valence, arousal)}, frames listed without any label yet) from the edited table.
+
+    Fully empty rows are ignored (Gradio adds one with "Add row"); a frame with neither label (a suggested
+    frame not labelled yet) is returned in the second list, to be skipped with a note; anything else that
+    is not a frame of the video with two labels in [-1, 1] is an error naming the row.
+    """
+    table = _table(table)
+    if table is None:
+        return {}, []
+    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise LabelError(f"support table: missing column(s) {', '.join(missing)}")
+    support, unlabelled = {}, []
+    for row_number, row in enumerate(table[TABLE_COLUMNS].itertuples(index=False), start=1):
+        frame, valence, arousal = (_number(v) for v in row)
+        if all(math.isnan(v) for v in (frame, valence, arousal)):
+            continue
+        if math.isnan(frame) or frame != int(frame) or not 0 <= frame < num_frames:
+            raise LabelError(
+                f"support table row {row_number}: frame {row[0]!r} is not a frame of this video (0-{num_frames - 1})"
+            )
+        frame = int(frame)
+        if frame in support or frame in unlabelled:
+            raise LabelError(f"support table row {row_number}: frame {frame} is listed twice")
+        if math.isnan(valence) and math.isnan(arousal):
+            unlabelled.append(frame)
+            continue
+        for name, value in (("valence", valence), ("arousal", arousal)):
+            if math.isnan(value):
+                raise LabelError(
+                    f"support table row {row_number}: frame {frame} has no {name}: fill it in or remove the row"
+                )
+            if not -1.0 <= value <= 1.0:
+                raise LabelError(f"support table row {row_number}: frame {frame}: {name} {value} is outside [-1, 1]")
+        support[frame] = (valence, arousal)
+    return support, sorted(unlabelled)
+
+
+def skipped_note(unlabelled: list[int]) -> str:
+    """"frames 96, 119 have no labels yet: skipped" (empty when none were)."""
+    if not unlabelled:
+        return ""
+    shown = ", ".join(str(f) for f in unlabelled[:12]) + (", ..." if len(unlabelled) > 12 else "")
+    return f"frame{'s' if len(unlabelled) > 1 else ''} {shown} {'have' if len(unlabelled) > 1 else 'has'} no labels yet: skipped"
+
+
+def rows_from_table(table) -> dict[int, tuple[float, float]]:
+    """Every row with a frame, labels or not (NaN): for editing, not labelling."""
+    table = _table(table)
+    if table is None or not set(TABLE_COLUMNS) <= set(table.columns):
+        return {}
+    rows = {}
+    for frame, valence, arousal in table[TABLE_COLUMNS].itertuples(index=False):
+        frame = _number(frame)
+        if not math.isnan(frame):
+            rows[int(frame)] = (_number(valence), _number(arousal))
+    return rows
+
+
+def table_from_rows(rows: dict[int, tuple[float, float]]):
+    """A support table sorted by frame; NaN labels stay empty cells for the user to fill in."""
+    import pandas as pd
+
+    if not rows:
+        return empty_support_table()
+    frames = sorted(rows)
+    return pd.DataFrame({
+        "frame": np.array(frames, dtype=np.int64),
+        "valence": np.array([rows[f][0] for f in frames], dtype=np.float64).round(3),
+        "arousal": np.array([rows[f][1] for f in frames], dtype=np.float64).round(3),
+    })
+
+
+def write_support_rows(rows: dict, path) -> Path:
+    """A support table as CSV (frame,valence,arousal; empty cells for frames not labelled yet), atomically."""
+    lines = ["frame,valence,arousal"]
+    for frame in sorted(rows):
+        cells = ["" if math.isnan(v) else f"{v:.4f}" for v in rows[frame]]
+        lines.append(f"{frame},{cells[0]},{cells[1]}")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return Path(path)
+
+
+def read_support_rows(path, num_frames: int | None = None) -> dict[int, tuple[float, float]]:
+    """A support CSV back as table rows (empty labels kept); checked like the table (`split_support_table`)."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, OSError, UnicodeDecodeError) as err:
+        raise InputFileError(path.name, f"cannot read as a support CSV: {str(err).splitlines()[0]}") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputFileError(path.name, f"missing column(s) {', '.join(missing)} (needs frame,valence,arousal)")
+    try:
+        split_support_table(table, num_frames if num_frames is not None else 1 << 62)
+    except LabelError as err:
+        raise InputFileError(path.name, str(err)) from None
+    return rows_from_table(table)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Work kept per video
+
+
+def file_digest(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class SupportStore:
+    """Support rows per video, keyed by the video file's SHA-256: `folder/<digest>.csv` (+ `.json` naming it).
+
+    The same video uploaded again (after a page reload, or under another name) finds its labels.
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def _paths(self, digest: str) -> tuple[Path, Path]:
+        if not digest or not all(c in "0123456789abcdef" for c in digest):
+            raise ValueError(f"not a SHA-256 hex digest: {digest!r}")
+        return self.folder / f"{digest}.csv", self.folder / f"{digest}.json"
+
+    def save(self, digest: str, rows: dict, video_name: str = "") -> None:
+        table, about = self._paths(digest)
+        write_support_rows(rows, table)
+        atomic_write_text(about, json.dumps({"video": video_name, "frames": len(rows)}) + "\n")
+
+    def load(self, digest: str) -> dict[int, tuple[float, float]]:
+        table, _ = self._paths(digest)
+        if not table.is_file():
+            return {}
+        try:
+            return read_support_rows(table)
+        except InputFileError:
+            return {}  # a damaged store file must not stop the video from loading
+
+    def video_name(self, digest: str) -> str:
+        _, about = self._paths(digest)
+        try:
+            return str(json.loads(about.read_text()).get("video", ""))
+        except (OSError, ValueError, AttributeError):
+            return ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A preview the browser can play
+
+
+def needs_browser_preview(path) -> bool:
+    """Whether a browser's <video> may fail on this file: a codec or container outside what every Chromium plays."""
+    from .video import probe_video
+
+    info = probe_video(path)
+    return info.codec not in BROWSER_CODECS or Path(path).suffix.lower() not in BROWSER_CONTAINERS
+
+
+def write_browser_preview(path, out, max_side: int = PREVIEW_SIDE) -> Path:
+    """A VP9/WebM copy of `path`, downscaled to at most `max_side` pixels, keeping every frame's own time.
+
+    Only for watching: the labeller keeps reading the original, so frame numbers are the original's.
+    """
+    from PIL import Image
+
+    from .video import iter_video_frames, write_video
+
+    frames = iter_video_frames(path)
+    times = []
+
+    def scaled():
+        for frame in frames:
+            times.append(frame.timestamp)
+            image = Image.fromarray(frame.image)
+            scale = min(1.0, max_side / max(image.size))
+            if scale < 1.0:
+                image = image.resize((max(2, round(image.width * scale)), max(2, round(image.height * scale))),
+                                     Image.BILINEAR)
+            yield np.asarray(image)
+
+    def timestamps():
+        while True:  # each frame's time is known once `scaled` has yielded it
+            yield times[-1]
+
+    return write_video(scaled(), Path(out).with_suffix(".webm"), codec="libvpx-vp9", timestamps=timestamps(), crf=40)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the model knows
+
+
+def provenance_note(model) -> tuple[str, str]:
+    """("synthetic" | "unknown" | "real", a sentence for the user) from `model.config.provenance`.
+
+    Provenance is a dict like {"dataset": "SynthAffect", "synthetic": True}, or None when not recorded.
+    """
+    provenance = getattr(getattr(model, "config", None), "provenance", None)
+    if not isinstance(provenance, dict):
+        return "unknown", "This model does not say what data it was trained on; judge its labels on a few frames first."
+    dataset = str(provenance.get("dataset") or "an unnamed dataset")
+    if provenance.get("synthetic"):
+        return "synthetic", f"Trained on {dataset}: {SYNTHETIC_WARNING}."
+    return "real", f"Trained on {dataset} (real faces)."
