@@ -48,6 +48,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 from mtclar_hf.errors import InputFileError, LabelError, MTCLARError  # noqa: E402
 from mtclar_hf.io_utils import atomic_path  # noqa: E402
 from mtclar_hf.labeling.faces import DEFAULT_DETECTOR  # noqa: E402
+from mtclar_hf.labeling.labeler import ALL_MODES, AUTO_MODE  # noqa: E402
 from mtclar_hf.labeling.workspace import (  # noqa: E402
     TABLE_COLUMNS,
     SupportStore,
@@ -75,7 +76,6 @@ EXAMPLE_SEEDS = (3, 11, 27)  # SynthAffect identities of the example clips
 EXAMPLE_FRAMES = 60
 EXAMPLE_SIZE = 96
 STRATEGY_CHOICES = ("diverse", "fraction", "every-k", "random", "first")
-ANCHOR_CHOICES = ("latest", "nearest", "fused", "weighted", "mean")
 CIRCLE_SIZE = 240
 CIRCLE_RADIUS = 100
 
@@ -591,12 +591,12 @@ class LabellingDemo:
             model, processor = self.load_model(model_name)
             labeler = FewShotVideoLabeler(model, processor, detector=None)
             # with the landmarks the crops were cut around, which the AFEW-VA export needs
-            results = labeler.label(state.encoded, support, anchor=anchor or "latest", landmarks=True)
+            results = labeler.label(state.encoded, support, anchor=anchor or "auto", landmarks=True)
         state.results = results
         csv_path = self.session_dir(request) / f"{Path(state.name).stem}_labels.csv"
         with atomic_path(csv_path) as tmp:
             results.to_csv(tmp, index=False)
-        summary = summary_markdown(results, state, anchor or "latest")
+        summary = summary_markdown(results, state)
         if unlabelled:
             note(skipped_note(unlabelled).capitalize() + ".")
             summary += f"\n\n{skipped_note(unlabelled).capitalize()}."
@@ -616,6 +616,16 @@ class LabellingDemo:
             kind, text = provenance_note(model)
             return f"⚠️ **{text}**" if kind == "synthetic" else text
         return ""
+
+    def anchor_choices(self, model_name, current):
+        """`auto` and the modes the loaded model offers (a converted EmoNet has no trained pair heads)."""
+        from mtclar_hf.labeling.labeler import AUTO_MODE, available_modes
+
+        with contextlib.suppress(MTCLARError, gr.Error):
+            model, _ = self.load_model(model_name)
+            choices = [AUTO_MODE, *available_modes(model)]
+            return gr.Dropdown(choices=choices, value=current if current in choices else AUTO_MODE)
+        return gr.Dropdown()
 
     def browser_preview(self, state):
         """A VP9/WebM copy beside the original when the browser may not play the upload (HEVC, ProRes, ...)."""
@@ -754,7 +764,7 @@ class LabellingDemo:
                                                          elem_id="support-load")
                     support_file = gr.File(label="Support table (CSV)", interactive=False, elem_id="support-file")
             with gr.Row():
-                anchor = gr.Dropdown(list(ANCHOR_CHOICES), value="latest", label="Anchor mode", elem_id="anchor", scale=1)
+                anchor = gr.Dropdown(list(ALL_MODES), value=AUTO_MODE, label="Anchor mode", elem_id="anchor", scale=1)
                 label_button = gr.Button("Label", variant="primary", elem_id="label", scale=2)
             message = gr.Markdown(elem_id="message")
             with gr.Row():
@@ -783,7 +793,9 @@ class LabellingDemo:
                 crops.input(load, video_inputs, load_outputs, api_visibility="private", **heavy),
                 model_name.submit(load, video_inputs, load_outputs, api_visibility="private", **heavy),
             ):
-                loading.then(**after_load).then(self.browser_preview, state, playable, api_visibility="private")
+                loading.then(**after_load).then(self.browser_preview, state, playable, api_visibility="private").then(
+                    self.anchor_choices, [model_name, anchor], anchor, api_visibility="private"
+                )
             table.change(self.keep_support, [state, table], None, api_visibility="private", show_progress="hidden")
             frame.change(self.show_frame, [state, frame, table], [preview, valence, arousal, circle],
                          api_visibility="private", show_progress="hidden")
@@ -886,17 +898,31 @@ def va_figure(results: pd.DataFrame):
     return figure
 
 
-def summary_markdown(results: pd.DataFrame, state: VideoState, anchor: str) -> str:
-    """Frames, faces found, support fraction; and the scores against the truth for example clips."""
+def summary_markdown(results: pd.DataFrame, state: VideoState) -> str:
+    """Frames, faces found, support fraction, the mode used and its estimated error; and the scores against the
+    truth for example clips."""
+    from mtclar_hf.labeling.auto import describe_auto
     from mtclar_hf.metrics import ccc, rmse
 
     frames = len(results)
     faces = int(results["face_found"].sum())
     support = int(results["is_support"].sum())
+    labelling = results.attrs.get("labelling", {})
     lines = [
         f"**{frames}** frames, face found in **{faces}** ({faces / max(frames, 1):.0%}), "
-        f"**{support}** support frames ({support / max(frames, 1):.1%} labelled by you), anchor mode `{anchor}`.",
+        f"**{support}** support frames ({support / max(frames, 1):.1%} labelled by you), "
+        f"anchor mode `{labelling.get('anchor_mode', '?')}`.",
     ]
+    auto = labelling.get("auto")
+    if auto and auto["estimated"]:
+        estimated = auto["estimated"]
+        lines.append(
+            f"`auto` chose **{describe_auto(auto)}** on this video. Estimated error, from your own labels "
+            f"(each left out in turn): RMSE valence **{estimated['valence_rmse']:.2f}**, arousal "
+            f"**{estimated['arousal_rmse']:.2f}**."
+        )
+    elif auto:
+        lines.append(f"`auto` used **{describe_auto(auto)}**: label 3 frames or more for an estimate of the error.")
     if state.example is not None:
         scored = results["face_found"].to_numpy() & ~results["is_support"].to_numpy()
         if scored.sum() >= 2:

@@ -26,4 +26,4 @@ def test_the_onnx_backend_encodes_like_torch(app_module, tiny_model_dir, upload_
     calls = []
     monkeypatch.setattr(app_module, "main", lambda **kwargs: calls.append(kwargs) or 0)
     assert main(["demo", "--model", "m", "--backend", "onnx"]) == 0
-    assert calls == [{"model": "m", "host": "127.0.0.1", "port": None, "backend": "onnx"}]
+    assert calls == [{"model": "m", "host": "127.0.0.1", "port": None, "backend": "onnx", "workdir": None}]

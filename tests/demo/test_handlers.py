@@ -9,7 +9,7 @@ import pytest
 
 from mtclar_hf.errors import InputFileError, LabelError
 
-OUTPUT_COLUMNS = ["frame", "timestamp", "valence", "arousal", "face_found", "is_support", "box_x", "box_y", "box_w", "box_h"]
+OUTPUT_COLUMNS = ["frame", "timestamp", "valence", "arousal", "face_found", "is_support", "box_x", "box_y", "box_w", "box_h", "uncertainty"]
 
 
 def table(rows):
@@ -67,7 +67,8 @@ def test_correcting_a_frame_makes_it_an_anchor(demo, upload_clip, progress):
     after = pd.read_csv(second_csv)
     assert after.loc[20, ["valence", "arousal"]].tolist() == [0.9, -0.9] and bool(after.loc[20, "is_support"])
     # With `latest` anchors, frames 21-39 now hang off the corrected frame; frames before it do not move.
-    pd.testing.assert_frame_equal(after.loc[:19], before.loc[:19])
+    labels = ["valence", "arousal"]  # (the uncertainty of frames 1-19 changes: their nearest anchors did)
+    pd.testing.assert_frame_equal(after.loc[:19, labels], before.loc[:19, labels])
     assert not np.allclose(after.loc[21:39, "valence"], before.loc[21:39, "valence"])
 
     # The frame browser shows the user's own label for a support frame.
@@ -221,3 +222,22 @@ def test_unknown_models_are_explained(demo, upload_clip, tmp_path, progress):
         demo.load_video(str(upload_clip), True, str(tmp_path), progress)
     with pytest.raises(gr.Error, match="no-such-user/no-such-model: cannot load the model"):
         demo.load_video(str(upload_clip), True, "no-such-user/no-such-model", progress)
+
+
+def test_the_mode_list_follows_the_loaded_model(demo, upload_clip, progress, tmp_path):
+    """A model whose pair heads are untrained (a converted EmoNet) is offered only the modes it can run."""
+    from mtclar_hf import MTCLARImageProcessor, MTCLARModel
+    from mtclar_hf.testing_utils import tiny_config
+
+    untrained = tmp_path / "single_image"
+    MTCLARModel(tiny_config(affect_head=True, pair_heads_trained=False)).save_pretrained(untrained)
+    MTCLARImageProcessor(resize_size=72, crop_size=64).save_pretrained(untrained)
+    offered = demo.anchor_choices(str(untrained), "latest")
+    assert [choice[0] for choice in offered.choices] == ["auto", "offset", "hold", "interpolate"]
+    assert offered.value == "auto"
+    assert [choice[0] for choice in demo.anchor_choices("", "fused").choices][:3] == ["auto", "latest", "nearest"]
+
+    state, *_ = demo.load_video(str(upload_clip), True, str(untrained), progress)
+    support = demo.set_label(state, None, 0, 0.5, 0.1)
+    state, _, _, summary, csv_path = demo.label(str(upload_clip), True, str(untrained), support, "auto", state, None, progress)
+    assert "`auto` used **offset**" in summary and pd.read_csv(csv_path).valence.between(-1, 1).all()
