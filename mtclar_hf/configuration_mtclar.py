@@ -83,6 +83,10 @@ class MTCLARConfig(PreTrainedConfig):
     provenance (`dict`, *optional*):
         What the weights were made from: `dataset` (name), `synthetic` (bool) and, for converted weights,
         `source`, `license` and `redistributable`. `None` when unknown (folders saved without it).
+    auto_anchor (`dict`, *optional*):
+        What the `auto` anchor mode learned on validation clips (`mtclar calibrate`): `sparse_mode`, the mode for
+        fewer than 3 anchors, and `rmse_scale`, per mode the factor from leave-one-anchor-out RMSE to the RMSE
+        query frames see. `None`: `latest` for sparse support and unscaled estimates.
     emofan_num_modules / emofan_n_blocks / emofan_attention:
         EmoFAN architecture (EmoNet's constructor defaults).
 
@@ -124,6 +128,7 @@ class MTCLARConfig(PreTrainedConfig):
     affect_head: bool = False
     pair_heads_trained: bool = True
     provenance: dict | None = None
+    auto_anchor: dict | None = None
     emofan_num_modules: int = 2
     emofan_n_blocks: int = 4
     emofan_attention: bool = True

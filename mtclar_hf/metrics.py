@@ -58,6 +58,23 @@ def sagr(y_true, y_pred) -> float:
     return float(np.mean(np.sign(y) == np.sign(p))) if y.size else math.nan
 
 
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties given their average rank."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation: the PCC of the ranks (ties averaged); NaN pairs dropped."""
+    a, b = _clean(x, y)
+    return pcc(_ranks(a), _ranks(b))
+
+
 def regression_metrics(y_true, y_pred) -> dict[str, float]:
     """All four metrics for one signal (valence or arousal)."""
     return {"rmse": rmse(y_true, y_pred), "pcc": pcc(y_true, y_pred), "ccc": ccc(y_true, y_pred), "sagr": sagr(y_true, y_pred)}

@@ -1,12 +1,15 @@
 """`mtclar quickstart` (`make quickstart`): the whole project in one run, offline, on SynthAffect.
 
 1. Render SynthAffect (cached in `outputs/cache`) and train the quick recipe, `configs/synth_quick.yaml`
-   (skipped when `OUT/model` already holds a trained model; `--retrain` forces it).
+   (skipped when `OUT/model` already holds a trained model; `--retrain` forces it). Calibrate the `auto`
+   anchor mode on the recipe's validation clips (people neither trained on nor reported) and store it in
+   the model folder.
 2. Label the held-out clips (people never seen in training or validation) from three support sets: the
-   first frame alone, the first frame plus every 50th (2% of frames) and plus every 20th (5%), with every
-   anchor mode and the `hold` / `interpolate` baselines, through two face paths: cropped around the
+   first frame alone, the first frame plus every 50th (2% of frames) and plus every 20th (5%), with `auto`,
+   every anchor mode and the `hold` / `interpolate` baselines, through two face paths: cropped around the
    clips' own landmarks, and around landmarks predicted inside a face detector's box (what a user's
-   video goes through). Print the pooled CCC table of the default mode, `latest`.
+   video goes through). Print the pooled CCC table of the default mode, `auto`, and how well its
+   per-video error estimates rank the videos (Spearman correlation with the true RMSE).
 3. Write `OUT/report.json` (every setting and path), `OUT/metrics.json` (the landmark path at every 20th
    frame, in the format of `mtclar evaluate`, ready for `mtclar push --eval`), and label one clip as a user
    would: `OUT/labels.csv` and `OUT/labels.png`.
@@ -31,7 +34,7 @@ SUPPORT_SETTINGS = (
     ("every 20th frame", {"strategy": "every-k", "k": 20}),
 )
 MODEL_MODES = ("latest", "nearest", "mean", "weighted", "fused")
-DEFAULT_MODE = "latest"
+DEFAULT_MODE = "auto"
 # Face paths: the clips' own landmarks, and the detector -> predicted landmarks path of a user's video.
 FACE_PATHS = ("landmarks", "detector")
 
@@ -77,9 +80,10 @@ def ensure_quickstart_model(out=DEFAULT_OUT, progress=None, config_path=None, re
 
     out = Path(out)
     model_dir = out / "model"
-    if is_model_folder(model_dir) and not retrain:
-        return model_dir
     config = quick_config(config_path, out)
+    if is_model_folder(model_dir) and not retrain:
+        ensure_calibrated(model_dir, config, progress)
+        return model_dir
     if progress is not None:
         progress(0.05, desc="Rendering SynthAffect and training the quick recipe (a few minutes on a CPU)")
     run_dir = Path(config.output_dir)
@@ -90,7 +94,34 @@ def ensure_quickstart_model(out=DEFAULT_OUT, progress=None, config_path=None, re
     with atomic_directory(model_dir) as tmp:
         # The best model by validation loss, with its processor, code, metrics and training config.
         shutil.copytree(summary["best"], tmp, dirs_exist_ok=True)
+        ensure_calibrated(tmp, config, progress)
     return model_dir
+
+
+def ensure_calibrated(model_dir: Path, config, progress=None) -> dict | None:
+    """Calibrate `auto` on the recipe's validation clips into `model_dir` unless it is already; the measurements."""
+    import json
+
+    from . import MTCLARImageProcessor, MTCLARModel
+    from .data.afew_va import load_afew_va_clips
+    from .labeling.auto import calibrate_auto, save_auto_settings
+    from .labeling.evaluation import encode_clips
+    from .labeling.labeler import FewShotVideoLabeler
+    from .training.data import validation_clips_dir
+
+    if json.loads((Path(model_dir) / "config.json").read_text()).get("auto_anchor"):
+        return None
+    clips_dir = validation_clips_dir(config)
+    if clips_dir is None:
+        return None
+    if progress is not None:
+        progress(0.96, desc="Calibrating the auto anchor mode on the validation clips")
+    model = MTCLARModel.from_pretrained(model_dir).eval()
+    labeler = FewShotVideoLabeler(model, MTCLARImageProcessor.from_pretrained(model_dir), detector=None)
+    clips = encode_clips(labeler, load_afew_va_clips(clips_dir))
+    settings, report = calibrate_auto(model, clips, chosen_on=f"{len(clips)} SynthAffect validation clips")
+    save_auto_settings(model_dir, settings)
+    return report
 
 
 def held_out_clips_dir(config) -> Path:
@@ -104,7 +135,7 @@ def evaluate_settings(model, clips) -> dict:
     from .labeling.evaluation import evaluate_encoded_clips
 
     return {
-        name: evaluate_encoded_clips(model, clips, modes=MODEL_MODES, **settings)
+        name: evaluate_encoded_clips(model, clips, modes=(DEFAULT_MODE, *MODEL_MODES), **settings)
         for name, settings in SUPPORT_SETTINGS
     }
 
@@ -121,10 +152,27 @@ def on_detected_frames(landmark_clips, detector_clips) -> list:
 
 
 def best_model_mode(section: dict) -> str:
-    """The MT-CLAR anchor mode with the highest mean of valence and arousal CCC (an appendix figure: it is
-    chosen on the clips it is reported on)."""
+    """The single mode (model or baseline) with the highest mean of valence and arousal CCC (an appendix figure:
+    it is chosen on the clips it is reported on)."""
     pooled = section["pooled"]
-    return max(MODEL_MODES, key=lambda mode: pooled[mode]["valence_ccc"] + pooled[mode]["arousal_ccc"])
+    singles = [mode for mode in pooled if mode != DEFAULT_MODE]
+    return max(singles, key=lambda mode: pooled[mode]["valence_ccc"] + pooled[mode]["arousal_ccc"])
+
+
+def estimate_tracking(section: dict) -> float | None:
+    """Spearman correlation over videos between `auto`'s estimated RMSE (valence + arousal) and the true one."""
+    from .metrics import spearman
+
+    pairs = [
+        (entry["estimated"][DEFAULT_MODE], entry["modes"][DEFAULT_MODE])
+        for entry in section["per_video"].values()
+        if DEFAULT_MODE in entry.get("estimated", {})
+    ]
+    if len(pairs) < 3:
+        return None
+    estimated = [e["valence_rmse"] + e["arousal_rmse"] for e, _ in pairs]
+    true = [t["valence_rmse"] + t["arousal_rmse"] for _, t in pairs]
+    return spearman(estimated, true)
 
 
 def _cell(pooled: dict, mode: str) -> str:
@@ -135,7 +183,7 @@ def results_table(results: dict) -> list[str]:
     """One line per face path and support setting: the default mode against both baselines (pooled CCC, V / A)."""
     lines = [
         f"{'faces':<30} {'support':<17} {'frames':>6}  {DEFAULT_MODE:<12} {'hold':<12} {'interpolate':<12} "
-        "best mode (appendix)",
+        f"{'estimates':<10} best single mode (appendix: picked on these clips)",
     ]
     for path, settings in results.items():
         for name, section in settings.items():
@@ -143,9 +191,11 @@ def results_table(results: dict) -> list[str]:
                 lines.append(f"{path:<30} {name:<17} no face found in any support frame: nothing to score")
                 continue
             pooled, best = section["pooled"], best_model_mode(section)
+            tracking = estimate_tracking(section)
+            rho = "-" if tracking is None else f"rho {tracking:.2f}"
             lines.append(
                 f"{path:<30} {name:<17} {section['support_fraction']:>6.1%}  {_cell(pooled, DEFAULT_MODE):<12} "
-                f"{_cell(pooled, 'hold'):<12} {_cell(pooled, 'interpolate'):<12} {_cell(pooled, best)} ({best})"
+                f"{_cell(pooled, 'hold'):<12} {_cell(pooled, 'interpolate'):<12} {rho:<10} {_cell(pooled, best)} ({best})"
             )
     return lines
 
@@ -213,7 +263,8 @@ def run_quickstart(args: argparse.Namespace) -> int:
     every_20th = results["landmarks (the clips' own)"][SUPPORT_SETTINGS[-1][0]]
     protocol = {"strategy": "every-k", "k": 20, "anchor_modes": list(MODEL_MODES), "baselines": ["hold", "interpolate"],
                 "faces": "landmarks", "scored_frames": "query frames only (support frames excluded)"}
-    atomic_write_text(out / "report.json", json.dumps({"model": str(model_dir), "paths": results}, indent=2) + "\n")
+    report = {"model": str(model_dir), "auto_anchor": model.config.auto_anchor, "paths": results}
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(
         out / "metrics.json",
         json.dumps(

@@ -444,6 +444,33 @@ def write_synthaffect(
     }
 
 
+# Validation clips are numbered past any held-out or training clip, so their motion and affect never repeat one.
+VALIDATION_CLIP_START = 10_001
+
+
+def write_validation_clips(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    num_identities: int = 60,
+    num_clips: int = 12,
+    num_val_clips: int = 8,
+    frames_per_clip: int = 200,
+    image_size: int = 128,
+    fps: float = DEFAULT_FPS,
+    num_workers: int = 2,
+) -> list[dict]:
+    """AFEW-VA-layout clips of the VALIDATION identities into ``out_dir`` (atomically): people neither trained on
+    nor in the held-out clips, on which labelling settings are chosen so that the held-out clips stay untouched.
+    The identity split is `write_synthaffect`'s for the same ``num_identities`` and ``num_clips``."""
+    _check_counts(num_val_clips=num_val_clips, frames_per_clip=frames_per_clip)
+    split = split_identities(num_identities, num_clips)
+    clip_ids = range(VALIDATION_CLIP_START, VALIDATION_CLIP_START + num_val_clips)
+    with atomic_directory(out_dir) as tmp:
+        tasks = _clip_tasks(Path(tmp), clip_ids, split.validation, seed, image_size, frames_per_clip, fps)
+        return _run_tasks(_write_clip, tasks, num_workers)
+
+
 def _clip_tasks(folder: Path, clip_ids, identities: list[int], seed: int, image_size: int, frames: int, fps: float):
     """`_write_clip` tasks for clips numbered `clip_ids`, their people taken in turn from `identities`."""
     width = max(3, len(str(clip_ids[-1]))) if len(clip_ids) else 3

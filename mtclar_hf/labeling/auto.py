@@ -3,8 +3,9 @@
 The support set is the only ground truth a user has, so it is used to check the labels:
 
 1. **Leave one anchor out.** With at least `MIN_ANCHORS_TO_CHECK` anchors, every anchor in turn is hidden and
-   predicted from the others by every mode the model offers (the baselines included), each followed by the
-   temporal smoother at every strength of `SMOOTHING_STRENGTHS`. The error at the hidden anchors estimates each
+   predicted from the others by every mode the model offers (the baselines included), each pinned to the
+   anchors (`pinned_predictions`) and followed by the temporal smoother at every strength of
+   `SMOOTHING_STRENGTHS`. The error at the hidden anchors estimates each
    candidate's error on this video.
 2. **Correct for the spacing.** Hiding an anchor doubles the gap around it, which hurts `interpolate` far more
    than the model's modes. So each mode's leave-one-out RMSE is multiplied by a scale that was measured on
@@ -16,10 +17,11 @@ The support set is the only ground truth a user has, so it is used to check the 
 With fewer anchors, `auto` uses the mode chosen on validation clips for sparse support (`sparse_mode` in
 `auto_anchor`), else the model's `fallback_mode` (`latest` for a trained pair model).
 
-The smoother (`smooth_with_anchors`) is a penalised least-squares fit, the maximum a posteriori estimate of a
-random walk observed through noisy per-frame predictions: it passes exactly through every anchor's label and
-pulls the neighbouring frames towards it, so the curve has no jump there. Strength 0 leaves the predictions as
-they are; a large strength tends to linear interpolation between anchors.
+The labels meet every anchor without a jump: a mode's predictions between two anchors are shifted by the
+linear interpolation of the residuals at the two ends (`pinned_predictions`). The smoother
+(`smooth_with_anchors`) then removes frame-to-frame noise: a penalised least-squares fit, the maximum a
+posteriori estimate of a random walk observed through noisy per-frame predictions, held at every anchor's label.
+Strength 0 leaves the predictions as they are; a large strength tends to linear interpolation between anchors.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .labeler import Anchors, available_modes, fallback_mode, predict_from_anchors
+from .labeler import BASELINES, Anchors, available_modes, fallback_mode, label_range, predict_from_anchors
 
 MIN_ANCHORS_TO_CHECK = 3
 # Seconds of "stiffness": the weight of a frame-to-frame change is strength / time step. At 25 fps, 0.04 ties
-# a frame to its neighbours as strongly as to its own prediction.
-SMOOTHING_STRENGTHS = (0.0, 0.04, 0.2, 1.0)
+# a frame to its neighbours as strongly as to its own prediction. Stronger smoothing (0.2 s, 1 s) was chosen on
+# too few videos to pay for itself on SynthAffect's validation clips, where choosing among more candidates from a
+# handful of anchors cost more accuracy than it gained (docs/LABELLING.md).
+SMOOTHING_STRENGTHS = (0.0, 0.04)
 _ANCHOR_WEIGHT = 1e9  # how firmly the smoother holds an anchor's label: exactly, to float precision
 
 
@@ -44,6 +48,7 @@ class AutoSettings:
 
     sparse_mode: str | None = None
     rmse_scale: dict[str, list[float]] = field(default_factory=dict)  # mode -> [valence, arousal] factor
+    modes: list[str] | None = None  # the candidates; None: every mode the model offers
     chosen_on: str = ""
 
     @classmethod
@@ -55,7 +60,16 @@ class AutoSettings:
         return np.asarray(self.rmse_scale.get(mode, (1.0, 1.0)), dtype=np.float64)
 
     def to_dict(self) -> dict:
-        return {"sparse_mode": self.sparse_mode, "rmse_scale": self.rmse_scale, "chosen_on": self.chosen_on}
+        return {
+            "sparse_mode": self.sparse_mode,
+            "rmse_scale": self.rmse_scale,
+            "modes": self.modes,
+            "chosen_on": self.chosen_on,
+        }
+
+    def candidates(self, model) -> tuple[str, ...]:
+        offered = available_modes(model)
+        return tuple(mode for mode in (self.modes or offered) if mode in offered)
 
 
 @dataclass
@@ -150,6 +164,58 @@ def _window(query_times: np.ndarray, anchor_times: np.ndarray, hidden: int) -> n
     return np.flatnonzero((query_times > start) & (query_times < stop))
 
 
+_EDGE = 1e-6  # seconds: "just after" and "just before" an anchor
+# Residuals at the anchors fade over this many seconds (chosen on SynthAffect's validation clips: 0.5 s kept
+# `weighted` as accurate pinned as unpinned at 2% support, where a linear correction lost 0.01 CCC).
+PIN_DECAY = 0.5
+
+
+def _residual_weights(since_start: np.ndarray, until_stop: np.ndarray, decay: float | None):
+    """Weights of the residuals at a stretch's two ends: 1 and 0 at its start, 0 and 1 at its end; linear in time,
+    or fading over `decay` seconds (sinh profiles) so that a long stretch keeps the model's own predictions."""
+    span = since_start + until_stop
+    safe = np.where(span > 0, span, 1.0)
+    if decay is None:
+        weight_stop = np.where(span > 0, since_start / safe, 0.0)
+        return 1.0 - weight_stop, weight_stop
+    scale = np.sinh(np.minimum(safe / decay, 50.0))
+    return (
+        np.where(span > 0, np.sinh(np.minimum(until_stop / decay, 50.0)) / scale, 1.0),
+        np.where(span > 0, np.sinh(np.minimum(since_start / decay, 50.0)) / scale, 0.0),
+    )
+
+
+def pinned_predictions(
+    model, query_embeddings: torch.Tensor, query_times: np.ndarray, anchors: Anchors, mode: str, **anchor_kwargs
+) -> tuple[np.ndarray, np.ndarray]:
+    """A mode's predictions made to meet every anchor's label: each stretch between two anchors is shifted by the
+    linear interpolation of the residuals at its ends (label minus the prediction just after the first anchor and
+    just before the second), so the curve has no jump at an anchor. Baselines need no pinning."""
+    predicted = predict_from_anchors(model, query_embeddings, query_times, anchors, mode=mode, **anchor_kwargs)
+    if mode in BASELINES or len(query_times) == 0:
+        return predicted
+    times = anchors.timestamps
+    previous = np.searchsorted(times, query_times, side="right") - 1
+    needed = np.unique(np.clip(np.concatenate([previous, previous + 1]), 0, len(anchors) - 1))
+    # The model's prediction at each needed anchor's own face, as a query just after and just before it.
+    edge_index = torch.as_tensor(np.concatenate([needed, needed]), dtype=torch.long)
+    edge_times = np.concatenate([times[needed] + _EDGE, times[needed] - _EDGE])
+    edges = predict_from_anchors(model, anchors.embeddings[edge_index], edge_times, anchors, mode=mode, **anchor_kwargs)
+    low, high = label_range(model)
+    pinned = []
+    for dim, labels in enumerate((anchors.valence, anchors.arousal)):
+        after, before = np.zeros(len(anchors)), np.zeros(len(anchors))
+        after[needed] = labels[needed] - edges[dim][: len(needed)]
+        before[needed] = labels[needed] - edges[dim][len(needed) :]
+        start, stop = np.clip(previous, 0, len(anchors) - 1), np.clip(previous + 1, 0, len(anchors) - 1)
+        weight_start, weight_stop = _residual_weights(query_times - times[start], times[stop] - query_times, PIN_DECAY)
+        correction = weight_start * after[start] + weight_stop * before[stop]
+        correction = np.where(previous < 0, before[0], correction)  # before the first anchor: its left residual
+        correction = np.where(previous >= len(anchors) - 1, after[-1], correction)  # after the last: its right one
+        pinned.append(np.clip(predicted[dim] + correction, low, high))
+    return pinned[0], pinned[1]
+
+
 def leave_one_out_errors(
     model, query_embeddings: torch.Tensor, query_times: np.ndarray, anchors: Anchors, modes, **anchor_kwargs
 ) -> dict[tuple[str, float], np.ndarray]:
@@ -163,7 +229,7 @@ def leave_one_out_errors(
         times = np.append(query_times[window], anchors.timestamps[hidden])
         truth = (anchors.valence[hidden], anchors.arousal[hidden])
         for mode in modes:
-            predicted = predict_from_anchors(model, embeddings, times, rest, mode=mode, **anchor_kwargs)
+            predicted = pinned_predictions(model, embeddings, times, rest, mode, **anchor_kwargs)
             for strength in SMOOTHING_STRENGTHS:
                 for dim in (0, 1):
                     labels = rest.valence if dim == 0 else rest.arousal
@@ -177,9 +243,9 @@ def choose_auto(
 ) -> AutoChoice:
     """The (mode, smoothing) per dimension for this video, from its own anchors (see the module docstring)."""
     settings = settings or AutoSettings.of(model)
-    modes = available_modes(model)
+    modes = settings.candidates(model)
     if len(anchors) < MIN_ANCHORS_TO_CHECK:
-        mode = settings.sparse_mode if settings.sparse_mode in modes else fallback_mode(model)
+        mode = settings.sparse_mode if settings.sparse_mode in available_modes(model) else fallback_mode(model)
         return AutoChoice(valence=(mode, 0.0), arousal=(mode, 0.0))
     errors = leave_one_out_errors(model, query_embeddings, np.asarray(query_times, np.float64), anchors, modes, **anchor_kwargs)
     estimates = {
@@ -198,7 +264,128 @@ def predict_auto(
     predictions, results = {}, []
     for dim, (mode, strength) in enumerate((choice.valence, choice.arousal)):
         if mode not in predictions:
-            predictions[mode] = predict_from_anchors(model, query_embeddings, query_times, anchors, mode=mode, **anchor_kwargs)
+            predictions[mode] = pinned_predictions(model, query_embeddings, query_times, anchors, mode, **anchor_kwargs)
         labels = anchors.valence if dim == 0 else anchors.arousal
         results.append(smooth_with_anchors(query_times, predictions[mode][dim], anchors.timestamps, labels, strength))
     return results[0], results[1], choice
+
+
+# ------------------------------------------------------------------------------------------------ calibrating
+
+CALIBRATION_SPACINGS = (50, 20)  # support every k-th frame: the densities the RMSE scales are measured at
+
+
+def _sparse_mode(model, clips, modes) -> tuple[str, dict]:
+    """The mode of highest pooled valence + arousal CCC when the first frame is the only anchor (pinned, as `auto`
+    labels)."""
+    from ..metrics import ccc
+    from .evaluation import same_video_anchors
+    from .support import select_support
+
+    pooled = {mode: ([], [], [], []) for mode in modes}
+    for clip in clips:
+        video = clip.encoded
+        support = [f for f in select_support("first", clip.support_candidates) if video.face_found[f]]
+        if not support:
+            continue
+        queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
+        anchors = same_video_anchors(clip, support)
+        for mode in modes:
+            valence, arousal = pinned_predictions(model, video.embeddings[queries], video.timestamps[queries], anchors, mode)
+            for bucket, values in zip(pooled[mode], (clip.valence[queries], valence, clip.arousal[queries], arousal)):
+                bucket.append(values)
+    scores = {}
+    for mode, (truth_v, pred_v, truth_a, pred_a) in pooled.items():
+        if truth_v:
+            scores[mode] = float(ccc(np.concatenate(truth_v), np.concatenate(pred_v)) + ccc(np.concatenate(truth_a), np.concatenate(pred_a)))
+    scored = {mode: score for mode, score in scores.items() if np.isfinite(score)}
+    return (max(scored, key=scored.get) if scored else fallback_mode(model)), scores
+
+
+def _spacing_errors(model, clips, modes, spacing: int) -> tuple[dict, dict, dict]:
+    """Per mode, with support every `spacing`-th frame: summed squared errors and counts, (valence, arousal),
+    leave-one-out at the anchors and true at the queries; and the pooled valence + arousal CCC at the queries."""
+    from ..metrics import ccc
+    from .evaluation import same_video_anchors
+    from .support import select_support
+
+    loo = {mode: [np.zeros(2), 0] for mode in modes}
+    true = {mode: [np.zeros(2), 0] for mode in modes}
+    pooled = {mode: ([], []) for mode in modes}
+    for clip in clips:
+        video = clip.encoded
+        support = [f for f in select_support("every-k", clip.support_candidates, k=spacing) if video.face_found[f]]
+        if len(support) < MIN_ANCHORS_TO_CHECK:
+            continue
+        queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
+        anchors = same_video_anchors(clip, support)
+        embeddings, times = video.embeddings[queries], video.timestamps[queries]
+        errors = leave_one_out_errors(model, embeddings, times, anchors, modes)
+        truth = np.stack([clip.valence[queries], clip.arousal[queries]], axis=1)
+        for mode in modes:
+            loo[mode][0] += np.sum(errors[(mode, 0.0)] ** 2, axis=0)
+            loo[mode][1] += len(anchors)
+            predicted = np.stack(pinned_predictions(model, embeddings, times, anchors, mode), axis=1)
+            true[mode][0] += np.sum((predicted - truth) ** 2, axis=0)
+            true[mode][1] += len(queries)
+            pooled[mode][0].append(truth)
+            pooled[mode][1].append(predicted)
+    scores = {}
+    for mode, (truth, predicted) in pooled.items():
+        if truth:
+            truth, predicted = np.concatenate(truth), np.concatenate(predicted)
+            scores[mode] = float(ccc(truth[:, 0], predicted[:, 0]) + ccc(truth[:, 1], predicted[:, 1]))
+    return loo, true, scores
+
+
+def calibrate_auto(model, clips, spacings=CALIBRATION_SPACINGS, chosen_on: str = "") -> tuple[AutoSettings, dict]:
+    """What `auto` needs to know, measured on validation clips (`LabelledClip`s, never the reported ones):
+
+    * the mode for sparse support (the best from the first frame alone);
+    * the candidates: the model mode of highest pooled CCC over `spacings`, and `interpolate` (choosing among
+      all modes from a handful of anchors picked worse modes more often than it found better ones);
+    * per mode, true query RMSE / leave-one-out RMSE over `spacings` pooled.
+
+    Also returns the measurements (CCC per mode from the first frame and at each spacing, the scale at each)."""
+    modes = available_modes(model)
+    sparse_mode, sparse_scores = _sparse_mode(model, clips, modes)
+    totals = {mode: [np.zeros(4), 0] for mode in modes}  # loo sums (v, a), true sums (v, a)
+    by_spacing, ccc_by_spacing = {}, {}
+    for spacing in spacings:
+        loo, true, ccc_by_spacing[spacing] = _spacing_errors(model, clips, modes, spacing)
+        by_spacing[spacing] = {}
+        for mode in modes:
+            if loo[mode][1] and true[mode][1]:
+                ratio = np.sqrt((true[mode][0] / true[mode][1]) / np.maximum(loo[mode][0] / loo[mode][1], 1e-12))
+                by_spacing[spacing][mode] = [round(float(r), 4) for r in ratio]
+                totals[mode][0] += np.concatenate([loo[mode][0] / loo[mode][1], true[mode][0] / true[mode][1]])
+                totals[mode][1] += 1
+    scale = {
+        mode: [round(float(np.sqrt(sums[2 + dim] / max(sums[dim], 1e-12))), 4) for dim in (0, 1)]
+        for mode, (sums, count) in totals.items()
+        if count
+    }
+    learned = [mode for mode in modes if mode not in BASELINES]
+    summed = {mode: sum(scores.get(mode, -np.inf) for scores in ccc_by_spacing.values()) for mode in learned}
+    candidates = [max(summed, key=summed.get), "interpolate"] if summed else None
+    settings = AutoSettings(sparse_mode=sparse_mode, rmse_scale=scale, modes=candidates, chosen_on=chosen_on)
+    report = {
+        "first_frame_ccc_sum": sparse_scores,
+        "ccc_sum_by_spacing": ccc_by_spacing,
+        "rmse_scale_by_spacing": by_spacing,
+        "num_clips": len(clips),
+    }
+    return settings, report
+
+
+def save_auto_settings(model_dir, settings: AutoSettings) -> None:
+    """Store `settings` in a saved model folder's config.json (`auto_anchor`), atomically."""
+    import json
+    from pathlib import Path
+
+    from ..io_utils import atomic_write_text
+
+    config_path = Path(model_dir) / "config.json"
+    config = json.loads(config_path.read_text())
+    config["auto_anchor"] = settings.to_dict()
+    atomic_write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -49,6 +49,9 @@ class SynthSection:
     frames: int = 1
     train_clips: int = 0  # AFEW-VA-layout clips of the training people, for `data.clip_pairs_fraction`
     train_clip_frames: int = 60
+    # AFEW-VA-layout clips of the validation people: labelling settings (`auto`) are chosen on them, never on the
+    # held-out clips. Rendered on demand; they do not change the training data, so they are not in its cache key.
+    val_clips: int = 0
     size: int = 96
     cache_dir: str = "outputs/cache"
 
@@ -323,6 +326,7 @@ def validate_config(config: TrainConfig, where: str) -> None:
         _require(synth.identities >= 3, where, "data.synth.identities must be >= 3 (train and validation identities are disjoint)")
         _require(synth.train_images >= 8 and synth.val_images >= 8 and synth.clips >= 0 and synth.frames >= 1, where, "data.synth needs >= 8 train and validation images")
         _require(synth.size >= 32, where, "data.synth.size must be >= 32 pixels")
+        _require(synth.val_clips >= 0, where, "data.synth.val_clips must be >= 0")
     _require(training.batch_size >= 1, where, "training.batch_size must be >= 1")
     _require(training.eval_batch_size is None or training.eval_batch_size >= 1, where, "training.eval_batch_size must be >= 1")
     _require(training.epochs >= 1, where, "training.epochs must be >= 1")

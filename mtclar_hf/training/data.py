@@ -33,7 +33,7 @@ def synth_cache_dir(config: TrainConfig) -> Path:
     from ..data.synth import RENDER_VERSION
 
     synth = config.data.synth
-    settings = {k: v for k, v in vars(synth).items() if k != "cache_dir"}
+    settings = {k: v for k, v in vars(synth).items() if k not in ("cache_dir", "val_clips")}
     settings["render_version"] = RENDER_VERSION
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return Path(synth.cache_dir) / f"synthaffect-{digest}"
@@ -69,6 +69,27 @@ def render_and_prepare_synth(config: TrainConfig) -> Path:
     prepare_affectnet(raw / "affectnet", prepared)
     (cache / "settings.json").write_text(json.dumps(vars(synth), indent=2, sort_keys=True))
     return prepared
+
+
+def validation_clips_dir(config: TrainConfig) -> Path | None:
+    """SynthAffect's validation clips (`data.synth.val_clips` of them), rendered first if the cache lacks them."""
+    from ..data.synth import write_validation_clips
+
+    synth = config.data.synth
+    if synth is None or synth.val_clips < 1:
+        return None
+    folder = synth_cache_dir(config) / "raw" / f"afew_va_val_{synth.val_clips}"
+    if not folder.is_dir():
+        write_validation_clips(
+            folder,
+            seed=synth.seed,
+            num_identities=synth.identities,
+            num_clips=synth.clips,
+            num_val_clips=synth.val_clips,
+            frames_per_clip=synth.frames,
+            image_size=synth.size,
+        )
+    return folder
 
 
 def clips_dataset_dir(config: TrainConfig) -> Path | None:
@@ -340,4 +361,5 @@ __all__ = [
     "load_splits",
     "render_and_prepare_synth",
     "synth_cache_dir",
+    "validation_clips_dir",
 ]
