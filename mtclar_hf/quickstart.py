@@ -98,30 +98,26 @@ def ensure_quickstart_model(out=DEFAULT_OUT, progress=None, config_path=None, re
     return model_dir
 
 
-def ensure_calibrated(model_dir: Path, config, progress=None) -> dict | None:
-    """Calibrate `auto` on the recipe's validation clips into `model_dir` unless it is already; the measurements."""
+def ensure_calibrated(model_dir: Path, config, progress=None) -> None:
+    """Calibrate `auto` on the recipe's validation clips into `model_dir`, unless it already is."""
     import json
 
     from . import MTCLARImageProcessor, MTCLARModel
     from .data.afew_va import load_afew_va_clips
-    from .labeling.auto import calibrate_auto, save_auto_settings
-    from .labeling.evaluation import encode_clips
-    from .labeling.labeler import FewShotVideoLabeler
+    from .labeling.auto import calibrate_model_folder
     from .training.data import validation_clips_dir
 
     if json.loads((Path(model_dir) / "config.json").read_text()).get("auto_anchor"):
-        return None
+        return
     clips_dir = validation_clips_dir(config)
     if clips_dir is None:
-        return None
+        return
     if progress is not None:
         progress(0.96, desc="Calibrating the auto anchor mode on the validation clips")
     model = MTCLARModel.from_pretrained(model_dir).eval()
-    labeler = FewShotVideoLabeler(model, MTCLARImageProcessor.from_pretrained(model_dir), detector=None)
-    clips = encode_clips(labeler, load_afew_va_clips(clips_dir))
-    settings, report = calibrate_auto(model, clips, chosen_on=f"{len(clips)} SynthAffect validation clips")
-    save_auto_settings(model_dir, settings)
-    return report
+    processor = MTCLARImageProcessor.from_pretrained(model_dir)
+    raw_clips = load_afew_va_clips(clips_dir)
+    calibrate_model_folder(model_dir, model, processor, raw_clips, "{num_clips} SynthAffect validation clips")
 
 
 def held_out_clips_dir(config) -> Path:

@@ -389,3 +389,19 @@ def save_auto_settings(model_dir, settings: AutoSettings) -> None:
     config = json.loads(config_path.read_text())
     config["auto_anchor"] = settings.to_dict()
     atomic_write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def calibrate_model_folder(
+    model_dir, model, processor, raw_clips, chosen_on: str, spacings=CALIBRATION_SPACINGS, progress: bool = False
+) -> tuple[AutoSettings, dict]:
+    """Encode validation clips (`AfewVaClip`s, cropped around their own landmarks), calibrate `auto` on them and
+    store the result in `model_dir` (the folder `model` was loaded from)."""
+    from .evaluation import encode_clips
+    from .labeler import FewShotVideoLabeler
+
+    clips = encode_clips(FewShotVideoLabeler(model, processor, detector=None), raw_clips, progress=progress)
+    if not clips:
+        raise ValueError("no validation clip with frames to calibrate on")
+    settings, report = calibrate_auto(model, clips, spacings, chosen_on=chosen_on.format(num_clips=len(clips)))
+    save_auto_settings(model_dir, settings)
+    return settings, report

@@ -737,7 +737,52 @@ def register_evaluate(subparsers) -> None:
     parser.set_defaults(func=run_evaluate)
 
 
+def run_calibrate(args) -> int:
+    from .auto import calibrate_model_folder
+
+    data, model_dir = Path(args.afew_va), Path(args.model)
+    if not data.exists():
+        raise InputFileError(data, "AFEW-VA folder not found")
+    if not model_dir.is_dir():
+        raise InputFileError(model_dir, "calibration is stored in the model folder: give a local folder")
+    model, processor = load_model_and_processor(model_dir, device=args.device)
+    raw_clips = afew_va_clips(data, args.fold, args.fold_by)
+    if not raw_clips:
+        raise InputFileError(data, "no clip to calibrate on")
+    settings, report = calibrate_model_folder(
+        model_dir, model, processor, raw_clips, f"{{num_clips}} clips of {data}", args.spacings, show_progress(args)
+    )
+    print(f"auto: candidates {', '.join(settings.modes or [])}; from fewer than 3 anchors: {settings.sparse_mode}", file=sys.stderr)
+    for mode, scale in sorted(settings.rmse_scale.items()):
+        print(f"  {mode:<12} leave-one-out RMSE x {scale[0]:.2f} (valence), x {scale[1]:.2f} (arousal)", file=sys.stderr)
+    print(f"stored in {model_dir / 'config.json'} (auto_anchor); measurements: {json.dumps(report)}", file=sys.stderr)
+    return 0
+
+
+def register_calibrate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "calibrate",
+        help="choose the auto anchor mode's candidates and error scales on validation clips; stored in the model",
+        description="Measure, on AFEW-VA-layout validation clips (never the clips you report on), which modes `auto` "
+        "chooses among, which mode it uses with fewer than 3 anchors, and how leave-one-anchor-out errors relate to "
+        "the errors query frames see. The result goes into MODEL/config.json (auto_anchor).",
+    )
+    _add_model_arguments(parser)
+    parser.add_argument("--afew-va", required=True, help="validation clips: raw AFEW-VA folder or a prepared dataset")
+    parser.add_argument("--fold", type=int, default=None, help="prepared dataset: use only this fold")
+    parser.add_argument("--fold-by", default="actor", choices=["actor", "clip"], help="fold column (default actor)")
+    parser.add_argument(
+        "--spacings",
+        type=int,
+        nargs="+",
+        default=[50, 20],
+        help="support densities to calibrate at: every k-th frame (default 50 20, the quickstart's)",
+    )
+    parser.set_defaults(func=run_calibrate)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     register_label(subparsers)
     register_suggest(subparsers)
     register_evaluate(subparsers)
+    register_calibrate(subparsers)

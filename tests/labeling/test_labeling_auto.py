@@ -166,3 +166,26 @@ def test_label_writes_a_summary_with_the_estimate_and_what_made_the_labels(tmp_p
     assert [row["frame"] for row in summary["support"]] == [0, 20, 40, 59] and summary["frames"] == 60
     table = pd.read_csv(out)
     assert (table.uncertainty[table.is_support] == 0).all() and (table.uncertainty[~table.is_support] >= 0).all()
+
+
+def test_calibrate_command_stores_the_settings_that_label_then_uses(tmp_path, tiny_model_dir, afew_raw, face_video, capsys):
+    import shutil
+
+    from mtclar_hf.cli import main
+
+    model = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    assert main(["calibrate", "--model", str(model), "--afew-va", str(afew_raw), "--spacings", "8", "5", "--quiet"]) == 0
+    assert "auto: candidates " in capsys.readouterr().err
+    stored = json.loads((model / "config.json").read_text())["auto_anchor"]
+    assert stored["modes"][-1] == "interpolate" and stored["chosen_on"] == f"3 clips of {afew_raw}"
+    assert set(stored["rmse_scale"]) >= {"latest", "interpolate"} and stored["sparse_mode"]
+
+    support = tmp_path / "support.csv"
+    support.write_text("frame,valence,arousal\n0,0.1,0.2\n")  # one anchor: the stored sparse mode
+    out = tmp_path / "labels.csv"
+    assert main(["label", str(face_video), "--model", str(model), "--support", str(support), "--out", str(out), "--no-detect", "--quiet"]) == 0
+    summary = json.loads((tmp_path / "labels.summary.json").read_text())
+    assert summary["auto"]["valence"]["mode"] == stored["sparse_mode"] and summary["estimated_rmse"] is None
+
+    assert main(["calibrate", "--model", "user/hub-model", "--afew-va", str(afew_raw)]) == 1
+    assert "give a local folder" in capsys.readouterr().err
