@@ -39,6 +39,9 @@ MIN_ANCHORS_TO_CHECK = 3
 # too few videos to pay for itself on SynthAffect's validation clips, where choosing among more candidates from a
 # handful of anchors cost more accuracy than it gained (docs/LABELLING.md).
 SMOOTHING_STRENGTHS = (0.0, 0.04)
+# Residuals at the anchors fade over this many seconds (chosen on SynthAffect's validation clips: 0.5 s kept
+# `weighted` as accurate pinned as unpinned at 2% support, where a linear correction lost 0.01 CCC).
+PIN_DECAY = 0.5
 _ANCHOR_WEIGHT = 1e9  # how firmly the smoother holds an anchor's label: exactly, to float precision
 
 
@@ -49,6 +52,8 @@ class AutoSettings:
     sparse_mode: str | None = None
     rmse_scale: dict[str, list[float]] = field(default_factory=dict)  # mode -> [valence, arousal] factor
     modes: list[str] | None = None  # the candidates; None: every mode the model offers
+    smoothing: list[float] = field(default_factory=lambda: list(SMOOTHING_STRENGTHS))
+    pin_decay: float | None = PIN_DECAY
     chosen_on: str = ""
 
     @classmethod
@@ -64,6 +69,8 @@ class AutoSettings:
             "sparse_mode": self.sparse_mode,
             "rmse_scale": self.rmse_scale,
             "modes": self.modes,
+            "smoothing": self.smoothing,
+            "pin_decay": self.pin_decay,
             "chosen_on": self.chosen_on,
         }
 
@@ -165,9 +172,6 @@ def _window(query_times: np.ndarray, anchor_times: np.ndarray, hidden: int) -> n
 
 
 _EDGE = 1e-6  # seconds: "just after" and "just before" an anchor
-# Residuals at the anchors fade over this many seconds (chosen on SynthAffect's validation clips: 0.5 s kept
-# `weighted` as accurate pinned as unpinned at 2% support, where a linear correction lost 0.01 CCC).
-PIN_DECAY = 0.5
 
 
 def _residual_weights(since_start: np.ndarray, until_stop: np.ndarray, decay: float | None):
@@ -186,7 +190,13 @@ def _residual_weights(since_start: np.ndarray, until_stop: np.ndarray, decay: fl
 
 
 def pinned_predictions(
-    model, query_embeddings: torch.Tensor, query_times: np.ndarray, anchors: Anchors, mode: str, **anchor_kwargs
+    model,
+    query_embeddings: torch.Tensor,
+    query_times: np.ndarray,
+    anchors: Anchors,
+    mode: str,
+    decay: float | None = PIN_DECAY,
+    **anchor_kwargs,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A mode's predictions made to meet every anchor's label: each stretch between two anchors is shifted by the
     linear interpolation of the residuals at its ends (label minus the prediction just after the first anchor and
@@ -208,7 +218,7 @@ def pinned_predictions(
         after[needed] = labels[needed] - edges[dim][: len(needed)]
         before[needed] = labels[needed] - edges[dim][len(needed) :]
         start, stop = np.clip(previous, 0, len(anchors) - 1), np.clip(previous + 1, 0, len(anchors) - 1)
-        weight_start, weight_stop = _residual_weights(query_times - times[start], times[stop] - query_times, PIN_DECAY)
+        weight_start, weight_stop = _residual_weights(query_times - times[start], times[stop] - query_times, decay)
         correction = weight_start * after[start] + weight_stop * before[stop]
         correction = np.where(previous < 0, before[0], correction)  # before the first anchor: its left residual
         correction = np.where(previous >= len(anchors) - 1, after[-1], correction)  # after the last: its right one
@@ -217,10 +227,17 @@ def pinned_predictions(
 
 
 def leave_one_out_errors(
-    model, query_embeddings: torch.Tensor, query_times: np.ndarray, anchors: Anchors, modes, **anchor_kwargs
+    model,
+    query_embeddings: torch.Tensor,
+    query_times: np.ndarray,
+    anchors: Anchors,
+    modes,
+    strengths=SMOOTHING_STRENGTHS,
+    decay: float | None = PIN_DECAY,
+    **anchor_kwargs,
 ) -> dict[tuple[str, float], np.ndarray]:
     """(mode, strength) -> (K, 2) errors (valence, arousal) at each anchor when it is hidden and predicted."""
-    errors = {(mode, strength): np.empty((len(anchors), 2)) for mode in modes for strength in SMOOTHING_STRENGTHS}
+    errors = {(mode, strength): np.empty((len(anchors), 2)) for mode in modes for strength in strengths}
     for hidden in range(len(anchors)):
         rest = _without(anchors, hidden)
         window = _window(query_times, anchors.timestamps, hidden)
@@ -229,8 +246,8 @@ def leave_one_out_errors(
         times = np.append(query_times[window], anchors.timestamps[hidden])
         truth = (anchors.valence[hidden], anchors.arousal[hidden])
         for mode in modes:
-            predicted = pinned_predictions(model, embeddings, times, rest, mode, **anchor_kwargs)
-            for strength in SMOOTHING_STRENGTHS:
+            predicted = pinned_predictions(model, embeddings, times, rest, mode, decay, **anchor_kwargs)
+            for strength in strengths:
                 for dim in (0, 1):
                     labels = rest.valence if dim == 0 else rest.arousal
                     smoothed = smooth_with_anchors(times, predicted[dim], rest.timestamps, labels, strength)
@@ -247,7 +264,10 @@ def choose_auto(
     if len(anchors) < MIN_ANCHORS_TO_CHECK:
         mode = settings.sparse_mode if settings.sparse_mode in available_modes(model) else fallback_mode(model)
         return AutoChoice(valence=(mode, 0.0), arousal=(mode, 0.0))
-    errors = leave_one_out_errors(model, query_embeddings, np.asarray(query_times, np.float64), anchors, modes, **anchor_kwargs)
+    errors = leave_one_out_errors(
+        model, query_embeddings, np.asarray(query_times, np.float64), anchors, modes, settings.smoothing, settings.pin_decay,
+        **anchor_kwargs,
+    )
     estimates = {
         candidate: np.sqrt(np.mean(values**2, axis=0)) * settings.scale(candidate[0]) for candidate, values in errors.items()
     }
@@ -260,11 +280,14 @@ def predict_auto(
 ) -> tuple[np.ndarray, np.ndarray, AutoChoice]:
     """Valence and arousal of the queries by the `auto` choice for this video, and the choice."""
     query_times = np.asarray(query_times, np.float64)
+    settings = settings or AutoSettings.of(model)
     choice = choose_auto(model, query_embeddings, query_times, anchors, settings, **anchor_kwargs)
     predictions, results = {}, []
     for dim, (mode, strength) in enumerate((choice.valence, choice.arousal)):
         if mode not in predictions:
-            predictions[mode] = pinned_predictions(model, query_embeddings, query_times, anchors, mode, **anchor_kwargs)
+            predictions[mode] = pinned_predictions(
+                model, query_embeddings, query_times, anchors, mode, settings.pin_decay, **anchor_kwargs
+            )
         labels = anchors.valence if dim == 0 else anchors.arousal
         results.append(smooth_with_anchors(query_times, predictions[mode][dim], anchors.timestamps, labels, strength))
     return results[0], results[1], choice
@@ -275,7 +298,7 @@ def predict_auto(
 CALIBRATION_SPACINGS = (50, 20)  # support every k-th frame: the densities the RMSE scales are measured at
 
 
-def _sparse_mode(model, clips, modes) -> tuple[str, dict]:
+def _sparse_mode(model, clips, modes, decay) -> tuple[str, dict]:
     """The mode of highest pooled valence + arousal CCC when the first frame is the only anchor (pinned, as `auto`
     labels)."""
     from ..metrics import ccc
@@ -291,7 +314,7 @@ def _sparse_mode(model, clips, modes) -> tuple[str, dict]:
         queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
         anchors = same_video_anchors(clip, support)
         for mode in modes:
-            valence, arousal = pinned_predictions(model, video.embeddings[queries], video.timestamps[queries], anchors, mode)
+            valence, arousal = pinned_predictions(model, video.embeddings[queries], video.timestamps[queries], anchors, mode, decay)
             for bucket, values in zip(pooled[mode], (clip.valence[queries], valence, clip.arousal[queries], arousal)):
                 bucket.append(values)
     scores = {}
@@ -302,7 +325,7 @@ def _sparse_mode(model, clips, modes) -> tuple[str, dict]:
     return (max(scored, key=scored.get) if scored else fallback_mode(model)), scores
 
 
-def _spacing_errors(model, clips, modes, spacing: int) -> tuple[dict, dict, dict]:
+def _spacing_errors(model, clips, modes, spacing: int, decay) -> tuple[dict, dict, dict]:
     """Per mode, with support every `spacing`-th frame: summed squared errors and counts, (valence, arousal),
     leave-one-out at the anchors and true at the queries; and the pooled valence + arousal CCC at the queries."""
     from ..metrics import ccc
@@ -320,12 +343,12 @@ def _spacing_errors(model, clips, modes, spacing: int) -> tuple[dict, dict, dict
         queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
         anchors = same_video_anchors(clip, support)
         embeddings, times = video.embeddings[queries], video.timestamps[queries]
-        errors = leave_one_out_errors(model, embeddings, times, anchors, modes)
+        errors = leave_one_out_errors(model, embeddings, times, anchors, modes, (0.0,), decay)
         truth = np.stack([clip.valence[queries], clip.arousal[queries]], axis=1)
         for mode in modes:
             loo[mode][0] += np.sum(errors[(mode, 0.0)] ** 2, axis=0)
             loo[mode][1] += len(anchors)
-            predicted = np.stack(pinned_predictions(model, embeddings, times, anchors, mode), axis=1)
+            predicted = np.stack(pinned_predictions(model, embeddings, times, anchors, mode, decay), axis=1)
             true[mode][0] += np.sum((predicted - truth) ** 2, axis=0)
             true[mode][1] += len(queries)
             pooled[mode][0].append(truth)
@@ -338,7 +361,9 @@ def _spacing_errors(model, clips, modes, spacing: int) -> tuple[dict, dict, dict
     return loo, true, scores
 
 
-def calibrate_auto(model, clips, spacings=CALIBRATION_SPACINGS, chosen_on: str = "") -> tuple[AutoSettings, dict]:
+def calibrate_auto(
+    model, clips, spacings=CALIBRATION_SPACINGS, chosen_on: str = "", design: AutoSettings | None = None
+) -> tuple[AutoSettings, dict]:
     """What `auto` needs to know, measured on validation clips (`LabelledClip`s, never the reported ones):
 
     * the mode for sparse support (the best from the first frame alone);
@@ -346,13 +371,16 @@ def calibrate_auto(model, clips, spacings=CALIBRATION_SPACINGS, chosen_on: str =
       all modes from a handful of anchors picked worse modes more often than it found better ones);
     * per mode, true query RMSE / leave-one-out RMSE over `spacings` pooled.
 
-    Also returns the measurements (CCC per mode from the first frame and at each spacing, the scale at each)."""
+    `design` sets the smoothing strengths and the pinning decay to calibrate for, and, if it names `modes`, keeps
+    them as the candidates. Also returns the measurements (CCC per mode from the first frame and at each spacing,
+    the scale at each)."""
+    design = design or AutoSettings()
     modes = available_modes(model)
-    sparse_mode, sparse_scores = _sparse_mode(model, clips, modes)
+    sparse_mode, sparse_scores = _sparse_mode(model, clips, modes, design.pin_decay)
     totals = {mode: [np.zeros(4), 0] for mode in modes}  # loo sums (v, a), true sums (v, a)
     by_spacing, ccc_by_spacing = {}, {}
     for spacing in spacings:
-        loo, true, ccc_by_spacing[spacing] = _spacing_errors(model, clips, modes, spacing)
+        loo, true, ccc_by_spacing[spacing] = _spacing_errors(model, clips, modes, spacing, design.pin_decay)
         by_spacing[spacing] = {}
         for mode in modes:
             if loo[mode][1] and true[mode][1]:
@@ -368,7 +396,14 @@ def calibrate_auto(model, clips, spacings=CALIBRATION_SPACINGS, chosen_on: str =
     learned = [mode for mode in modes if mode not in BASELINES]
     summed = {mode: sum(scores.get(mode, -np.inf) for scores in ccc_by_spacing.values()) for mode in learned}
     candidates = [max(summed, key=summed.get), "interpolate"] if summed else None
-    settings = AutoSettings(sparse_mode=sparse_mode, rmse_scale=scale, modes=candidates, chosen_on=chosen_on)
+    settings = AutoSettings(
+        sparse_mode=sparse_mode,
+        rmse_scale=scale,
+        modes=design.modes if design.modes is not None else candidates,
+        smoothing=design.smoothing,
+        pin_decay=design.pin_decay,
+        chosen_on=chosen_on,
+    )
     report = {
         "first_frame_ccc_sum": sparse_scores,
         "ccc_sum_by_spacing": ccc_by_spacing,
