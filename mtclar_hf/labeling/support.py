@@ -13,7 +13,26 @@ because a frame without a face cannot serve as an anchor):
 * ``diverse``   ``ceil(budget * n)`` frames chosen by greedy k-centre (farthest-point) covering of the
                 embedding space, starting from the first face frame; the order of choice is a labelling
                 priority (`mtclar suggest` prints it), sorted only by `select_support`.
+* ``active``    frames chosen from the labels already made (`active_frames`): needs a model and labels,
+                so it is simulated by `mtclar evaluate` (`mtclar_hf.labeling.evaluation.active_support`)
+                and offered by `mtclar suggest --support`, not picked by `select_support`.
 * ``given``     the user's own frames (a support CSV), see `read_support_csv`.
+
+Active selection scores every face frame q that is not yet labelled with
+
+    score(q) = (T(q) + E(q)) / 2 * (1 + D(q))
+
+* T: seconds to the nearest labelled frame, divided by its largest value over the candidates;
+* E: cosine distance of q's embedding to the nearest labelled frame's, divided likewise;
+* D: how much the two labelled frames nearest in time disagree about q
+  (`mtclar_hf.labeling.labeler.anchor_disagreement`), divided likewise (0 with fewer than two labels).
+
+Labelling a frame helps most where no label is near, in time or in appearance (T, E); disagreement
+between the anchors marks the stretches the labels there are least sure of, and can at most double
+a frame's score, so a frame next to a labelled one (T and E near 0) is never worth labelling however
+much the anchors disagree there. Frames are picked greedily: each pick counts as labelled for T and
+E (its label is not known yet, so D stays as it was), which spreads the picks out instead of
+stacking them on the one stretch where the anchors disagree most.
 """
 
 from __future__ import annotations
@@ -25,7 +44,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputFileError, LabelError
 
-STRATEGIES = ("first", "every-k", "fraction", "random", "diverse", "given")
+STRATEGIES = ("first", "every-k", "fraction", "random", "diverse", "active", "given")
 
 
 def budget_count(num_frames: int, budget: float) -> int:
@@ -85,6 +104,66 @@ def k_centre_frames(embeddings, face_found: np.ndarray, count: int) -> list[int]
     return [int(valid[i]) for i in chosen]
 
 
+def _unit_rows(embeddings) -> np.ndarray:
+    vectors = np.asarray(embeddings, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _scaled(values: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """`values` divided by their largest value over the rows in `among` (all zeros when that is 0)."""
+    top = float(values[among].max()) if among.any() else 0.0
+    return values / top if top > 0 else np.zeros_like(values)
+
+
+def active_frames(model, encoded, support: dict, count: int, candidates=None) -> list[int]:
+    """The next `count` frames to label given the labelled ones (`support`: {frame: (valence, arousal)}), in
+    the order picked: each the best by the score of this module's docstring.
+
+    `encoded` is the video's `EncodedVideo`; `candidates` (a bool mask, default: the face frames) limits
+    where frames may be picked, and only face frames ever are. Support frames without a face label
+    nothing and count as neither anchors nor candidates. With no usable support frame, the first
+    candidate comes first. Fewer than `count` frames come back when the candidates run out.
+    """
+    from .labeler import anchor_disagreement, anchors_from_support
+
+    face_found = np.asarray(encoded.face_found, dtype=bool)
+    allowed = face_found.copy() if candidates is None else face_found & np.asarray(candidates, dtype=bool)
+    labelled = sorted(f for f in support if 0 <= f < len(face_found) and face_found[f])
+    allowed[[f for f in support if 0 <= f < len(face_found)]] = False
+    times = np.asarray(encoded.timestamps, dtype=np.float64)
+    vectors = _unit_rows(encoded.embeddings)
+    picks: list[int] = []
+    if count < 1:
+        return picks
+    if not labelled and allowed.any():
+        first = int(np.flatnonzero(allowed)[0])
+        picks.append(first)
+        allowed[first] = False
+    reference = labelled + picks
+    if not reference:
+        return []
+    time_gap, look_gap = np.full(len(times), np.inf), np.full(len(times), np.inf)
+    for frame in reference:  # one labelled frame at a time: memory stays O(frames) on long videos
+        time_gap = np.minimum(time_gap, np.abs(times - times[frame]))
+        look_gap = np.minimum(look_gap, 1.0 - vectors @ vectors[frame])
+    disagreement = np.zeros(len(face_found))
+    rows = np.flatnonzero(allowed)
+    if len(labelled) >= 2 and len(rows):
+        anchors = anchors_from_support(encoded, {f: support[f] for f in labelled})
+        values = anchor_disagreement(model, encoded.embeddings[rows], times[rows], anchors)
+        disagreement[rows] = np.nan_to_num(values, nan=0.0)
+    boost = 1.0 + _scaled(disagreement, allowed)
+    while len(picks) < count and allowed.any():
+        score = 0.5 * (_scaled(time_gap, allowed) + _scaled(look_gap, allowed)) * boost
+        score[~allowed] = -np.inf
+        pick = int(np.argmax(score))
+        picks.append(pick)
+        allowed[pick] = False
+        time_gap = np.minimum(time_gap, np.abs(times - times[pick]))
+        look_gap = np.minimum(look_gap, 1.0 - vectors @ vectors[pick])
+    return picks
+
+
 def select_support(
     strategy: str,
     face_found,
@@ -114,6 +193,11 @@ def select_support(
         return sorted(k_centre_frames(embeddings, face_found, budget_count(num_valid, budget)))
     if strategy == "given":
         raise ConfigError("strategy 'given' takes its frames from a support CSV (--support)")
+    if strategy == "active":
+        raise ConfigError(
+            "strategy 'active' picks frames from the labels already made: `mtclar suggest --support` for a video, "
+            "`mtclar evaluate --strategy active` to simulate it"
+        )
     raise ConfigError(f"unknown support strategy {strategy!r} (choose from {', '.join(STRATEGIES)})")
 
 
@@ -129,32 +213,30 @@ def _check_label(path, frame: int, name: str, value) -> float:
     return value
 
 
-def read_support_csv(path, video: str | None = None) -> dict[int, tuple[float, float]]:
-    """The user's labels: a CSV with columns `frame,valence,arousal` (frame = 0-based decoded index).
-
-    Extra columns are ignored (so a `mtclar suggest` output, once filled in, works as it is). With a
-    `video` column, only rows whose video matches `video` (file name or stem) are kept: one CSV can
-    carry the labels of a whole batch.
-    """
+def _read_frame_table(path, what: str):
+    """A CSV with columns frame,valence,arousal (names trimmed, any case) as a DataFrame; one-line errors naming it."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(path, "support CSV not found")
+        raise InputFileError(path, f"{what} not found")
     try:
         table = pd.read_csv(path, dtype={"video": str}) if path.stat().st_size else None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputFileError(path, f"cannot parse CSV: {err}") from None
     if table is None:
-        raise InputFileError(path, "empty support CSV (needs columns frame,valence,arousal)")
+        raise InputFileError(path, f"empty {what} (needs columns frame,valence,arousal)")
     table.columns = [str(c).strip().lower() for c in table.columns]
     missing = [c for c in ("frame", "valence", "arousal") if c not in table.columns]
     if missing:
         raise InputFileError(path, f"missing column(s) {', '.join(missing)} (needs frame,valence,arousal)")
-    if video is not None and "video" in table.columns:
-        names = table["video"].astype(str)
-        table = table[(names == Path(video).name) | (names == Path(video).stem)]
-    support = {}
+    return table
+
+
+def _frames_and_labels(path, table, keep_unlabelled: bool) -> dict[int, tuple[float, float]]:
+    """{frame: (valence, arousal)} of the table's rows, each checked; with `keep_unlabelled`, rows whose valence
+    and arousal are both empty are left out instead of refused."""
+    labels = {}
     for line, row in zip(table.index + 2, table.itertuples(index=False)):
         try:
             frame = float(row.frame)
@@ -163,13 +245,43 @@ def read_support_csv(path, video: str | None = None) -> dict[int, tuple[float, f
         if not math.isfinite(frame) or frame != int(frame) or frame < 0:
             raise LabelError(f"{path}: line {line}: frame {row.frame!r} is not a 0-based frame index")
         frame = int(frame)
-        if frame in support:
+        if frame in labels:
             raise LabelError(f"{path}: line {line}: frame {frame} is listed twice")
-        support[frame] = (
+        if keep_unlabelled and _is_empty(row.valence) and _is_empty(row.arousal):
+            continue
+        labels[frame] = (
             _check_label(path, frame, "valence", row.valence),
             _check_label(path, frame, "arousal", row.arousal),
         )
-    return support
+    return labels
+
+
+def _is_empty(value) -> bool:
+    return value is None or isinstance(value, float) and math.isnan(value)
+
+
+def read_support_csv(path, video: str | None = None) -> dict[int, tuple[float, float]]:
+    """The user's labels: a CSV with columns `frame,valence,arousal` (frame = 0-based decoded index).
+
+    Extra columns are ignored (so a `mtclar suggest` output, once filled in, works as it is). With a
+    `video` column, only rows whose video matches `video` (file name or stem) are kept: one CSV can
+    carry the labels of a whole batch.
+    """
+    table = _read_frame_table(path, "support CSV")
+    if video is not None and "video" in table.columns:
+        names = table["video"].astype(str)
+        table = table[(names == Path(video).name) | (names == Path(video).stem)]
+    return _frames_and_labels(Path(path), table, keep_unlabelled=False)
+
+
+def read_label_csv(path) -> dict[int, tuple[float, float]]:
+    """A video's ground truth for `mtclar evaluate --videos`: CSV `frame,valence,arousal`, one row per labelled
+    frame (0-based decoded index), values in [-1, 1]. Frames without a row, or with both values empty, are
+    unlabelled: never support, never scored. Extra columns are ignored."""
+    labels = _frames_and_labels(Path(path), _read_frame_table(path, "label CSV"), keep_unlabelled=True)
+    if not labels:
+        raise LabelError(f"{path}: no labelled frame (needs rows frame,valence,arousal)")
+    return labels
 
 
 def check_support(

@@ -69,6 +69,11 @@ def is_video_file(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
+def list_video_files(folder) -> list[Path]:
+    """Video files of a folder in name order (hidden files left out)."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_video_file(p) and not p.name.startswith("."))
+
+
 def list_frame_files(folder) -> list[Path]:
     """Image files of a frame folder in name order (00000.png, 00001.png, ...)."""
     return sorted(
