@@ -18,21 +18,26 @@ because a frame without a face cannot serve as an anchor):
                 and offered by `mtclar suggest --support`, not picked by `select_support`.
 * ``given``     the user's own frames (a support CSV), see `read_support_csv`.
 
-Active selection scores every face frame q that is not yet labelled with
+Active selection measures how far each face frame q is from the labelled frames,
 
-    score(q) = (T(q) + E(q)) / 2 * (1 + D(q))
+    d(q, r) = |t(q) - t(r)| / S + (1 - cos(e(q), e(r))),    d(q) = min over labelled r of d(q, r),
 
-* T: seconds to the nearest labelled frame, divided by its largest value over the candidates;
-* E: cosine distance of q's embedding to the nearest labelled frame's, divided likewise;
-* D: how much the two labelled frames nearest in time disagree about q
-  (`mtclar_hf.labeling.labeler.anchor_disagreement`), divided likewise (0 with fewer than two labels).
+in time (seconds, over the span S of the face frames) and in look (cosine distance of the embeddings),
+and weighs each frame by w(q) = 1 + D(q), where D is how much the two labelled frames nearest in time
+disagree about q (`mtclar_hf.labeling.labeler.anchor_disagreement`, divided by its largest value over
+the video; 0 with fewer than two labels). Labelling a frame p brings every frame q that is nearer to
+p than to any label closer to one, so its score is that gain summed over the video:
 
-Labelling a frame helps most where no label is near, in time or in appearance (T, E); disagreement
-between the anchors marks the stretches the labels there are least sure of, and can at most double
-a frame's score, so a frame next to a labelled one (T and E near 0) is never worth labelling however
-much the anchors disagree there. Frames are picked greedily: each pick counts as labelled for T and
-E (its label is not known yet, so D stays as it was), which spreads the picks out instead of
-stacking them on the one stretch where the anchors disagree most.
+    score(p) = sum over face frames q of w(q) * max(0, d(q) - d(q, p)).
+
+A frame far from every label in time and in look, among many frames like it, scores highest, and
+more where the labels disagree; a frame next to a label gains nothing however much they disagree
+there. Frames are picked greedily, each pick counting as labelled for d before the next (its label
+is not known yet, so D stays as it was): the picks spread out over the video instead of piling up
+on one stretch. Summing the gain over the frames (rather than taking the farthest frame, as k-centre
+does) weighs how many frames a label would serve, so an outlying frame or the very last frame is not
+preferred to the middle of a long unlabelled stretch. Long videos are scored on at most
+`ACTIVE_CANDIDATES` candidates and `ACTIVE_COVERED` covered frames, each evenly spaced.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ import numpy as np
 from ..errors import ConfigError, InputFileError, LabelError
 
 STRATEGIES = ("first", "every-k", "fraction", "random", "diverse", "active", "given")
+ACTIVE_CANDIDATES = 1000  # frames one pick chooses among; with ACTIVE_COVERED, bounds the work on long videos
+ACTIVE_COVERED = 4000  # frames whose distance to a label is counted
 
 
 def budget_count(num_frames: int, budget: float) -> int:
@@ -109,10 +116,11 @@ def _unit_rows(embeddings) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def _scaled(values: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """`values` divided by their largest value over the rows in `among` (all zeros when that is 0)."""
-    top = float(values[among].max()) if among.any() else 0.0
-    return values / top if top > 0 else np.zeros_like(values)
+def _evenly(rows: np.ndarray, most: int) -> np.ndarray:
+    """At most `most` of `rows`, evenly spaced (all of them when they are few enough)."""
+    if len(rows) <= most:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, most).round().astype(int)]
 
 
 def active_frames(model, encoded, support: dict, count: int, candidates=None) -> list[int]:
@@ -128,39 +136,43 @@ def active_frames(model, encoded, support: dict, count: int, candidates=None) ->
 
     face_found = np.asarray(encoded.face_found, dtype=bool)
     allowed = face_found.copy() if candidates is None else face_found & np.asarray(candidates, dtype=bool)
-    labelled = sorted(f for f in support if 0 <= f < len(face_found) and face_found[f])
     allowed[[f for f in support if 0 <= f < len(face_found)]] = False
+    labelled = sorted(f for f in support if 0 <= f < len(face_found) and face_found[f])
+    picks: list[int] = []
+    if count < 1 or not allowed.any():
+        return picks
+    if not labelled:
+        picks.append(int(np.flatnonzero(allowed)[0]))
+        allowed[picks[0]] = False
     times = np.asarray(encoded.timestamps, dtype=np.float64)
     vectors = _unit_rows(encoded.embeddings)
-    picks: list[int] = []
-    if count < 1:
-        return picks
-    if not labelled and allowed.any():
-        first = int(np.flatnonzero(allowed)[0])
-        picks.append(first)
-        allowed[first] = False
-    reference = labelled + picks
-    if not reference:
-        return []
-    time_gap, look_gap = np.full(len(times), np.inf), np.full(len(times), np.inf)
-    for frame in reference:  # one labelled frame at a time: memory stays O(frames) on long videos
-        time_gap = np.minimum(time_gap, np.abs(times - times[frame]))
-        look_gap = np.minimum(look_gap, 1.0 - vectors @ vectors[frame])
-    disagreement = np.zeros(len(face_found))
-    rows = np.flatnonzero(allowed)
-    if len(labelled) >= 2 and len(rows):
+    faces = np.flatnonzero(face_found)
+    span = max(float(times[faces[-1]] - times[faces[0]]), 1e-9)
+    covered = _evenly(faces, ACTIVE_COVERED)
+
+    def distance(frames) -> np.ndarray:
+        """d(q, r) (len(frames), covered frames)."""
+        frames = np.asarray(frames, dtype=int)
+        seconds = np.abs(times[frames][:, None] - times[covered][None, :]) / span
+        return seconds + (1.0 - vectors[frames] @ vectors[covered].T)
+
+    nearest = distance(labelled + picks).min(axis=0)
+    weight = np.ones(len(covered))
+    if len(labelled) >= 2:
         anchors = anchors_from_support(encoded, {f: support[f] for f in labelled})
-        values = anchor_disagreement(model, encoded.embeddings[rows], times[rows], anchors)
-        disagreement[rows] = np.nan_to_num(values, nan=0.0)
-    boost = 1.0 + _scaled(disagreement, allowed)
-    while len(picks) < count and allowed.any():
-        score = 0.5 * (_scaled(time_gap, allowed) + _scaled(look_gap, allowed)) * boost
-        score[~allowed] = -np.inf
-        pick = int(np.argmax(score))
-        picks.append(pick)
-        allowed[pick] = False
-        time_gap = np.minimum(time_gap, np.abs(times - times[pick]))
-        look_gap = np.minimum(look_gap, 1.0 - vectors @ vectors[pick])
+        disagreement = np.nan_to_num(anchor_disagreement(model, encoded.embeddings[covered], times[covered], anchors))
+        if disagreement.max() > 0:
+            weight += disagreement / disagreement.max()
+    pool = _evenly(np.flatnonzero(allowed), ACTIVE_CANDIDATES)
+    to_pool = distance(pool)
+    open_rows = np.ones(len(pool), dtype=bool)
+    while len(picks) < count and open_rows.any():
+        gain = (weight * np.maximum(0.0, nearest[None, :] - to_pool)).sum(axis=1)
+        gain[~open_rows] = -np.inf
+        row = int(np.argmax(gain))
+        picks.append(int(pool[row]))
+        open_rows[row] = False
+        nearest = np.minimum(nearest, to_pool[row])
     return picks
 
 
