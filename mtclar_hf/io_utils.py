@@ -32,6 +32,11 @@ def _writable_parent(path: Path) -> Path:
     return parent
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail now, naming `path`, if it could not be written later (its folder cannot be made or written)."""
+    _writable_parent(Path(path))
+
+
 def _umask() -> int:
     """The process umask, read without changing it where Linux shows it (os.umask alone must set it)."""
     with contextlib.suppress(OSError, ValueError):

@@ -138,6 +138,17 @@ def _read_json(json_path: Path) -> tuple[dict, str]:
     return data, text
 
 
+def afew_label(value, where, name: str, key: str) -> float:
+    """One AFEW-VA label in [-1, 1]. The files store tenths (integers in [-10, 10]) whatever the clip's range: a
+    calm clip whose labels all lie in {-1, 0, 1} is divided by 10 like any other. Every reader of the JSON
+    goes through here."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputFileError(where, f"frame {name}: {key} {value!r} is not a number")
+    if not -LABEL_SCALE <= value <= LABEL_SCALE:
+        raise InputFileError(where, f"frame {name}: {key} {value} is outside [-10, 10]")
+    return value / LABEL_SCALE
+
+
 def _frame_labels(entry, name: str, json_path: Path, text: str) -> tuple[float, float, np.ndarray]:
     """Validated (valence, arousal) in [-1, 1] and (68, 2) landmarks of one JSON frame entry."""
     where = f"{json_path}, line {_line_of(text, name)}"
@@ -146,14 +157,7 @@ def _frame_labels(entry, name: str, json_path: Path, text: str) -> tuple[float, 
     for key in ("valence", "arousal", "landmarks"):
         if key not in entry:
             raise InputFileError(where, f"frame {name}: missing field {key!r}")
-    labels = []
-    for key in ("valence", "arousal"):
-        value = entry[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise InputFileError(where, f"frame {name}: {key} {value!r} is not a number")
-        if not -LABEL_SCALE <= value <= LABEL_SCALE:
-            raise InputFileError(where, f"frame {name}: {key} {value} is outside [-10, 10]")
-        labels.append(value / LABEL_SCALE)
+    labels = [afew_label(entry[key], where, name, key) for key in ("valence", "arousal")]
     try:
         landmarks = np.asarray(entry["landmarks"], dtype=np.float32)
     except (TypeError, ValueError):

@@ -120,14 +120,24 @@ def make_labeler(args, model, processor):
     )
 
 
-def write_table(table, path) -> Path:
-    """A DataFrame to .csv, .parquet or .json (records) by extension, atomically."""
-    from ..io_utils import atomic_path
+def check_table_path(path) -> str:
+    """The table format of `path` (its suffix), or a one-line error naming it; its folder must be writable."""
+    from ..io_utils import check_writable
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_FORMATS:
         raise ConfigError(f"--out {path}: unknown format {suffix or '(none)'} (use {', '.join(TABLE_FORMATS)})")
+    check_writable(path)
+    return suffix
+
+
+def write_table(table, path) -> Path:
+    """A DataFrame to .csv, .parquet or .json (records) by extension, atomically."""
+    from ..io_utils import atomic_path
+
+    path = Path(path)
+    suffix = check_table_path(path)
     with atomic_path(path) as tmp:
         if suffix == ".csv":
             table.to_csv(tmp, index=False)
@@ -265,20 +275,29 @@ def _add_anchor_arguments(parser, multiple: bool) -> None:
     )
 
 
-def _add_strategy_arguments(parser, default: str | None) -> None:
+def _add_strategy_arguments(parser, default: str | None, active: bool = False) -> None:
     from .support import STRATEGIES
 
     parser.add_argument(
         "--strategy",
         default=default,
-        choices=[s for s in STRATEGIES if s != "given"],
-        help="pick support frames from the annotation",
+        choices=[s for s in STRATEGIES if s != "given" and (active or s != "active")],
+        help="pick support frames from the ground truth"
+        + (
+            " (active: simulate `mtclar suggest --support`: the first frame, then the budget in 3 rounds, each "
+            "picked from the labels of the frames picked so far)"
+            if active
+            else ""
+        ),
     )
     parser.add_argument(
         "--k", type=int, default=20, help="every-k: label the first frame and every k-th after it (default 20)"
     )
     parser.add_argument(
-        "--budget", type=float, default=0.06, help="fraction/random/diverse: fraction of frames to label (default 0.06)"
+        "--budget",
+        type=float,
+        default=0.06,
+        help="fraction/random/diverse" + ("/active" if active else "") + ": fraction of frames to label (default 0.06)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random: seed")
 
@@ -294,9 +313,9 @@ def _anchor_kwargs(args) -> dict:
 
 
 def list_videos(folder: Path) -> list[Path]:
-    from .video import is_video_file
+    from .video import list_video_files
 
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_video_file(p) and not p.name.startswith("."))
+    return list_video_files(folder)
 
 
 def is_frame_folder(folder: Path) -> bool:
@@ -333,6 +352,7 @@ def label_one(args, labeler, source: Path, out: Path, plot: Path | None, progres
     from .summary import estimate_line, video_summary, write_summary
     from .video import find_afew_annotation, read_afew_annotation
 
+    check_table_path(out)  # before the work, and before the summary that goes beside the table
     annotation = None
     if source.is_dir():
         labels = Path(args.labels) if args.labels else find_afew_annotation(source)
@@ -559,9 +579,10 @@ def register_label(subparsers) -> None:
 def run_suggest(args) -> int:
     import pandas as pd
 
-    from .support import budget_count, k_centre_frames
+    from .support import active_frames, budget_count, check_support, k_centre_frames, read_support_csv
 
     source = Path(args.source)
+    support = read_support_csv(args.support, video=source.name) if args.support is not None else None
     model, processor = load_model_and_processor(args.model, device=args.device)
     labeler = make_labeler(args, model, processor)
     encoded = labeler.encode(source, fps=args.fps, progress=show_progress(args))
@@ -571,7 +592,13 @@ def run_suggest(args) -> int:
     count = args.count if args.count is not None else budget_count(num_faces, args.budget)
     if count < 1:
         raise ConfigError(f"--count must be >= 1, got {count}")
-    chosen = k_centre_frames(encoded.embeddings, encoded.face_found, count)
+    if support is None:
+        chosen = k_centre_frames(encoded.embeddings, encoded.face_found, count)
+    else:
+        check_support(support, encoded.face_found, source=str(args.support), drop_faceless=True)
+        chosen = active_frames(model, encoded, support, count)
+        if not chosen:
+            raise ConfigError(f"{source}: every frame with a face is labelled already: nothing left to suggest")
     table = pd.DataFrame(
         {
             "rank": range(1, len(chosen) + 1),
@@ -583,10 +610,8 @@ def run_suggest(args) -> int:
     )
     if args.out:
         write_table(table, args.out)
-        print(
-            f"{source}: label these {len(chosen)} frames (rank 1 first), then pass {args.out} to `mtclar label --support`",
-            file=sys.stderr,
-        )
+        then = f"add them to {args.support}" if support is not None else f"pass {args.out} to `mtclar label --support`"
+        print(f"{source}: label these {len(chosen)} frames (rank 1 first), then {then}", file=sys.stderr)
     else:
         print(table.to_csv(index=False), end="")
     return 0
@@ -595,13 +620,20 @@ def run_suggest(args) -> int:
 def register_suggest(subparsers) -> None:
     parser = subparsers.add_parser(
         "suggest",
-        help="which frames of a video to label first (covering the embedding space)",
-        description="Pick the frames to label by greedy k-centre covering of the frame embeddings; writes a support "
-        "CSV template (rank, frame, timestamp, empty valence/arousal) to fill in for `mtclar label --support`.",
+        help="which frames of a video to label next (covering the embedding space, or from the labels made so far)",
+        description="Pick the frames to label; writes a support CSV template (rank, frame, timestamp, empty "
+        "valence/arousal) to fill in for `mtclar label --support`. Without --support: greedy k-centre covering of the "
+        "frame embeddings, the first frame first. With --support (the labels made so far): the frames far from every "
+        "labelled frame in time and in appearance, favouring those the labelled frames' predictions disagree about.",
     )
     parser.add_argument("source", help="video file or frame folder")
     _add_model_arguments(parser)
     _add_face_arguments(parser)
+    parser.add_argument(
+        "--support",
+        default=None,
+        help="CSV frame,valence,arousal of the frames labelled so far: suggest the next frames given these labels",
+    )
     parser.add_argument(
         "--budget", type=float, default=0.06, help="fraction of the face frames to label (default 0.06)"
     )
@@ -639,6 +671,8 @@ def afew_va_clips(path: Path, fold: int | None, fold_by: str):
 
 
 def summary_lines(report: dict) -> list[str]:
+    from .evaluation import skipped_summary
+
     lines = []
     for source in ("same_video", "cross_actor"):
         section = report.get(source)
@@ -656,6 +690,9 @@ def summary_lines(report: dict) -> list[str]:
                 for key in ("valence_ccc", "arousal_ccc", "valence_rmse", "arousal_rmse")
             )
             lines.append(f"  {mode:<12} {cells}")
+        skipped = skipped_summary(section)
+        if skipped:
+            lines.append(f"  {skipped}")
     return lines
 
 
@@ -665,36 +702,59 @@ def default_evaluation_modes(model) -> list[str]:
     return ["auto"] + [mode for mode in ("latest", "fused", "offset") if mode in available_modes(model)]
 
 
+def evaluation_input(args):
+    """What `mtclar evaluate` scores: ("afew-va", clips) or ("videos", labelled videos), read and checked before the
+    model loads; also settles `--faces` (landmarks for AFEW-VA by default, the detector for videos)."""
+    if args.videos is None:
+        for flag, value in (("--labels", args.labels), ("--actors", args.actors)):
+            if value is not None:
+                raise ConfigError(f"{flag} goes with --videos")
+        data = Path(args.afew_va)
+        if not data.exists():
+            raise InputFileError(data, "AFEW-VA folder not found")
+        args.faces = args.faces or "landmarks"
+        clips = afew_va_clips(data, args.fold, args.fold_by)
+        return "afew-va", clips[: args.limit] if args.limit is not None else clips
+    from .own_videos import list_labelled_videos, read_actors_csv
+
+    if args.faces == "landmarks":
+        raise ConfigError("--faces landmarks needs AFEW-VA landmarks; videos go through the face detector")
+    if args.fold is not None:
+        raise ConfigError("--fold applies to a prepared AFEW-VA dataset, not to --videos")
+    args.faces = "detector"
+    actors = read_actors_csv(args.actors) if args.actors is not None else None
+    videos = list_labelled_videos(args.videos, args.labels, actors)
+    return "videos", videos[: args.limit] if args.limit is not None else videos
+
+
 def run_evaluate(args) -> int:
     from ..io_utils import atomic_write_text
     from .evaluation import evaluate_afew_va
     from .labeler import check_mode
+    from .own_videos import evaluate_videos
 
-    data = Path(args.afew_va)
-    if not data.exists():
-        raise InputFileError(data, "AFEW-VA folder not found")
-    clips = afew_va_clips(data, args.fold, args.fold_by)
-    if args.limit is not None:
-        clips = clips[: args.limit]
+    kind, items = evaluation_input(args)
     model, processor = load_model_and_processor(args.model, device=args.device)
     modes = [check_mode(model, mode) for mode in args.anchor or default_evaluation_modes(model)]
     args.no_detect, args.follow, args.box_smoothing = args.faces == "landmarks", "largest", 0.5
     labeler = make_labeler(args, model, processor)
-    report = evaluate_afew_va(
-        labeler,
-        clips,
-        faces=args.faces,
+    settings = dict(
         strategy=args.strategy,
         modes=modes,
         k=args.k,
         budget=args.budget,
         seed=args.seed,
         cross_actor=not args.no_cross_actor,
-        fps=args.fps,
         progress=show_progress(args),
         **_anchor_kwargs(args),
     )
-    report = {"model": str(args.model), "data": str(data), "faces": args.faces, **report}
+    if kind == "afew-va":
+        report = evaluate_afew_va(labeler, items, faces=args.faces, fps=args.fps, **settings)
+        data = str(args.afew_va)
+    else:
+        report = evaluate_videos(labeler, items, **settings)
+        data = {"videos": str(args.videos), "labels": str(args.labels or args.videos)}
+    report = {"model": str(args.model), "data": data, "faces": args.faces, **report}
     atomic_write_text(args.out, json.dumps(report, indent=2, allow_nan=False) + "\n")
     for line in summary_lines(report):
         print(line, file=sys.stderr)
@@ -705,21 +765,36 @@ def run_evaluate(args) -> int:
 def register_evaluate(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="few-shot labelling accuracy on AFEW-VA (per video and pooled RMSE/PCC/CCC/SAGR, baselines, cross-actor)",
-        description="The reference few-shot protocol on a raw or prepared AFEW-VA folder; every anchor mode is scored "
-        "beside the hold and interpolate baselines, with same-video and cross-actor anchors.",
+        help="few-shot labelling accuracy on AFEW-VA or on your own labelled videos (per video and pooled "
+        "RMSE/PCC/CCC/SAGR, baselines, cross-actor)",
+        description="The reference few-shot protocol on a raw or prepared AFEW-VA folder, or on a folder of videos with "
+        "their full label CSVs; every anchor mode is scored beside the hold and interpolate baselines, with same-video "
+        "and cross-actor anchors.",
     )
     _add_model_arguments(parser)
-    parser.add_argument("--afew-va", required=True, help="raw AFEW-VA folder (001/, 002/, ...) or a prepared dataset")
-    _add_strategy_arguments(parser, default="every-k")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--afew-va", help="raw AFEW-VA folder (001/, 002/, ...) or a prepared dataset")
+    data.add_argument(
+        "--videos",
+        help="folder of your own videos, each labelled in full by <video stem>.csv (frame,valence,arousal; frame = "
+        "0-based decoded index, values in [-1, 1], a missing frame is unlabelled) in --labels",
+    )
+    parser.add_argument("--labels", default=None, help="with --videos: folder of the label CSVs (default: --videos)")
+    parser.add_argument(
+        "--actors",
+        default=None,
+        help="with --videos: CSV video,actor naming who is in each video, for cross-actor anchors (default: each "
+        "video is its own actor)",
+    )
+    _add_strategy_arguments(parser, default="every-k", active=True)
     _add_anchor_arguments(parser, multiple=True)
     parser.add_argument("--no-cross-actor", action="store_true", help="skip the cross-actor anchors")
     parser.add_argument(
         "--faces",
         choices=("landmarks", "detector"),
-        default="landmarks",
-        help="crop around the annotation's landmarks (default), or ignore them and find faces as on a user's video "
-        "(detector, then predicted landmarks); both score the same support frames",
+        default=None,
+        help="AFEW-VA: crop around the annotation's landmarks (default), or ignore them and find faces as on a user's "
+        "video (detector, then predicted landmarks); both score the same support frames. --videos: always detector",
     )
     parser.add_argument("--detector", default="hog", choices=("hog", "haar"), help="with --faces detector (default hog)")
     parser.add_argument(
@@ -731,8 +806,8 @@ def register_evaluate(subparsers) -> None:
     parser.add_argument(
         "--fold-by", default="actor", choices=["actor", "clip"], help="fold column to use with --fold (default actor)"
     )
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N clips")
-    parser.add_argument("--fps", type=float, default=25.0, help="frame rate of the clips (default 25)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N clips (or videos)")
+    parser.add_argument("--fps", type=float, default=25.0, help="frame rate of AFEW-VA clips (default 25)")
     parser.add_argument("--out", required=True, help="metrics JSON to write")
     parser.set_defaults(func=run_evaluate)
 

@@ -10,6 +10,13 @@ baselines. Metrics (`mtclar_hf.metrics`) are computed over QUERY frames only (su
 their ground truth and would flatter every method), per video and pooled over all query frames of
 all videos; ``video_mean`` is the plain mean of the per-video numbers.
 
+A per-video figure can be undefined (`mtclar_hf.metrics`): PCC where the true or the predicted labels
+are constant over the clip's query frames (a calm clip), CCC where both are and agree, any figure
+with no query frame. It is ``null`` in ``per_video`` and left out of the mean, and
+``video_mean_skipped[mode][metric]`` counts the videos left out (0 when none), so
+``video_mean[mode][metric]`` is the mean over ``num_videos - video_mean_skipped[mode][metric]``
+videos (``null`` when that is none).
+
 Two anchor sources are reported side by side:
 
 * ``same_video``: anchors are the clip's own support frames with their ground-truth labels.
@@ -39,13 +46,19 @@ from .labeler import (
     FewShotVideoLabeler,
     predict_from_anchors,
 )
-from .support import select_support
+from .support import active_frames, budget_count, select_support
 from .video import DEFAULT_FOLDER_FPS, VideoFrame
+
+ACTIVE_ROUNDS = 3  # after the first frame, `--strategy active` spends its budget in this many rounds
 
 
 @dataclass
 class LabelledClip:
-    """An encoded clip with its ground truth: what the protocol needs, without any image."""
+    """An encoded clip with its ground truth: what the protocol needs, without any image.
+
+    `valence` / `arousal` are (N,) with NaN on frames that carry no label (a user's label CSV may leave
+    frames out); such frames are neither support candidates nor scored.
+    """
 
     clip_id: str
     actor: str
@@ -55,8 +68,13 @@ class LabelledClip:
     annotated_faces: np.ndarray | None = None  # frames the annotation's landmarks frame (support candidates)
 
     @property
+    def labelled(self) -> np.ndarray:
+        return np.isfinite(self.valence) & np.isfinite(self.arousal)
+
+    @property
     def support_candidates(self) -> np.ndarray:
-        return self.encoded.face_found if self.annotated_faces is None else self.annotated_faces
+        faces = self.encoded.face_found if self.annotated_faces is None else self.annotated_faces
+        return faces & self.labelled
 
 
 def clip_frames(clip, fps: float = DEFAULT_FOLDER_FPS, faces: str = "landmarks"):
@@ -144,19 +162,48 @@ def cross_actor_anchors(clip: LabelledClip, partner: LabelledClip, support: list
     )
 
 
+def active_rounds(count: int, rounds: int = ACTIVE_ROUNDS) -> list[int]:
+    """How many frames each round adds when `count` frames are labelled: the first frame alone, then the
+    rest in `rounds` rounds as even as possible (larger first)."""
+    rest = max(count - 1, 0)
+    rounds = min(rounds, rest)
+    return [1] + [rest // rounds + (1 if i < rest % rounds else 0) for i in range(rounds)] if count else []
+
+
+def active_support(model, clip: LabelledClip, budget: float, rounds: int = ACTIVE_ROUNDS) -> list[int]:
+    """The support frames a user following `mtclar suggest --support` would label, with the ground truth standing
+    in for the user: the first candidate frame, then a few frames per round picked by `active_frames` from the
+    labels of the frames picked so far, until `budget` (a fraction of the candidate frames) is spent.
+
+    Only frames where a face was found are picked (a frame is proposed after its face was seen).
+    """
+    candidates = clip.support_candidates & clip.encoded.face_found
+    num_candidates = int(candidates.sum())
+    if not num_candidates:
+        return []
+    chosen: dict[int, tuple[float, float]] = {}
+    for size in active_rounds(budget_count(num_candidates, budget), rounds):
+        for frame in active_frames(model, clip.encoded, chosen, size, candidates=candidates):
+            chosen[frame] = (float(clip.valence[frame]), float(clip.arousal[frame]))
+    return sorted(chosen)
+
+
 def _finite_or_none(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _video_mean(per_video: dict, modes: Sequence[str]) -> dict:
-    means = {}
+def _video_mean(per_video: dict, modes: Sequence[str]) -> tuple[dict, dict]:
+    """(mean of each mode's per-video metrics, how many videos each mean left out because the figure is
+    undefined there), both {mode: {metric: value}}."""
+    means, skipped = {}, {}
     for mode in modes:
         rows = [entry["modes"][mode] for entry in per_video.values()]
-        means[mode] = {}
+        means[mode], skipped[mode] = {}, {}
         for key in rows[0] if rows else []:
             values = [r[key] for r in rows if r[key] is not None]
             means[mode][key] = float(np.mean(values)) if values else None
-    return means
+            skipped[mode][key] = len(rows) - len(values)
+    return means, skipped
 
 
 def predict_scored(model, query_embeddings, query_times, anchors, mode: str, anchor_source: str, anchor_kwargs: dict):
@@ -196,9 +243,12 @@ def evaluate_encoded_clips(
     total_frames = total_faces = total_support = 0
     for clip in clips:
         video = clip.encoded
-        chosen = select_support(
-            strategy, clip.support_candidates, k=k, budget=budget, seed=seed, embeddings=video.embeddings
-        )
+        if strategy == "active":
+            chosen = active_support(model, clip, budget)
+        else:
+            chosen = select_support(
+                strategy, clip.support_candidates, k=k, budget=budget, seed=seed, embeddings=video.embeddings
+            )
         support = [frame for frame in chosen if video.face_found[frame]]
         if not support:
             continue
@@ -208,7 +258,7 @@ def evaluate_encoded_clips(
             anchors = cross_actor_anchors(clip, by_id[partners[clip.clip_id]], support)
         else:
             anchors = same_video_anchors(clip, support)
-        queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
+        queries = np.setdiff1d(np.flatnonzero(video.face_found & clip.labelled), support)
         entry = {
             "actor": clip.actor,
             "num_frames": video.num_frames,
@@ -243,6 +293,7 @@ def evaluate_encoded_clips(
             np.concatenate(truth_v), np.concatenate(pred_v), np.concatenate(truth_a), np.concatenate(pred_a)
         )
         pooled_metrics[mode] = {key: _finite_or_none(value) for key, value in scores.items()}
+    video_mean, video_mean_skipped = _video_mean(per_video, modes)
     result = {
         "num_videos": len(per_video),
         "num_frames": total_frames,
@@ -250,12 +301,31 @@ def evaluate_encoded_clips(
         "num_support": total_support,
         "support_fraction": total_support / total_frames if total_frames else None,
         "pooled": pooled_metrics,
-        "video_mean": _video_mean(per_video, modes),
+        "video_mean": video_mean,
+        "video_mean_skipped": video_mean_skipped,
         "per_video": per_video,
     }
     if anchor_source == "cross_actor":
         result["pairing"] = partners
     return result
+
+
+def skipped_summary(section: dict) -> str | None:
+    """One line saying which per-video means left videos out (figure undefined there); None when none did."""
+    skipped = section.get("video_mean_skipped") or {}
+    metrics = list(dict.fromkeys(key for counts in skipped.values() for key in counts))
+    parts = []
+    for key in metrics:
+        counts = {mode: values[key] for mode, values in skipped.items() if values.get(key)}
+        if not counts:
+            continue
+        if len(counts) == len(skipped) and len(set(counts.values())) == 1:
+            parts.append(f"{key} {next(iter(counts.values()))}")
+        else:
+            parts.append(f"{key} ({', '.join(f'{mode} {n}' for mode, n in counts.items())})")
+    if not parts:
+        return None
+    return f"video means leave out videos where a figure is undefined (of {section['num_videos']}): " + "; ".join(parts)
 
 
 def best_modes(section: dict) -> dict:
@@ -285,34 +355,67 @@ def evaluate_afew_va(
     **anchor_kwargs,
 ) -> dict:
     """The whole protocol on AFEW-VA clips (`load_afew_va_clips` or `iter_prepared_clips`): a JSON-ready dict."""
-    if strategy == "given":
-        raise ConfigError("--strategy given needs a user's CSV; evaluation picks support frames from the annotation")
+    check_strategy(strategy)
     encoded = encode_clips(labeler, clips, fps=fps, progress=progress, faces=faces)
     if not encoded:
         raise ConfigError("no AFEW-VA clip with frames to evaluate")
+    return evaluate_labelled_clips(
+        labeler.model,
+        encoded,
+        strategy=strategy,
+        modes=modes,
+        k=k,
+        budget=budget,
+        seed=seed,
+        cross_actor=cross_actor,
+        faces=faces,
+        **anchor_kwargs,
+    )
+
+
+def check_strategy(strategy: str) -> None:
+    if strategy == "given":
+        raise ConfigError("--strategy given needs a user's CSV; evaluation picks support frames from the ground truth")
+
+
+def evaluate_labelled_clips(
+    model,
+    encoded: Sequence[LabelledClip],
+    strategy: str = "every-k",
+    modes: Sequence[str] = ("latest",),
+    k: int = 20,
+    budget: float = 0.06,
+    seed: int = 0,
+    cross_actor: bool = True,
+    faces: str = "landmarks",
+    **anchor_kwargs,
+) -> dict:
+    """The report of the protocol on clips already encoded (AFEW-VA clips, or a user's videos with their labels):
+    the protocol's settings, `same_video` and `cross_actor` sections, and the best mode of each metric."""
+    check_strategy(strategy)
     settings = dict(strategy=strategy, modes=modes, k=k, budget=budget, seed=seed, **anchor_kwargs)
     report = {
         "protocol": {
             "strategy": strategy,
             "k": k if strategy == "every-k" else None,
-            "budget": budget if strategy in ("fraction", "random", "diverse") else None,
+            "budget": budget if strategy in ("fraction", "random", "diverse", "active") else None,
+            "active_rounds": ACTIVE_ROUNDS if strategy == "active" else None,
             "seed": seed,
             "anchor_modes": [m for m in modes if m not in BASELINES],
             "baselines": list(BASELINES),
             "anchor_options": {key: value for key, value in anchor_kwargs.items()},
             "faces": faces,
-            "scored_frames": "query frames only (support frames excluded), where a face was found",
+            "scored_frames": "labelled query frames only (support frames excluded), where a face was found",
             "pooled": "all query frames of all videos together",
             "video_mean": "mean of the per-video metrics",
+            "video_mean_skipped": "videos left out of each video_mean figure because it is undefined there",
             "cross_actor_pairing": "next clip in clip-id order (cyclic) with a different actor; anchor frames at the same relative positions",
         },
-        "same_video": evaluate_encoded_clips(labeler.model, encoded, anchor_source="same_video", **settings),
+        "same_video": evaluate_encoded_clips(model, encoded, anchor_source="same_video", **settings),
     }
     if cross_actor:
         if len({clip.actor for clip in encoded}) > 1:
-            report["cross_actor"] = evaluate_encoded_clips(
-                labeler.model, encoded, anchor_source="cross_actor", **settings
-            )
+            report["cross_actor"] = evaluate_encoded_clips(model, encoded, anchor_source="cross_actor", **settings)
         else:
             report["cross_actor"] = None
             report["protocol"]["cross_actor_note"] = "skipped: every clip has the same actor"

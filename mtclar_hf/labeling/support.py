@@ -13,7 +13,31 @@ because a frame without a face cannot serve as an anchor):
 * ``diverse``   ``ceil(budget * n)`` frames chosen by greedy k-centre (farthest-point) covering of the
                 embedding space, starting from the first face frame; the order of choice is a labelling
                 priority (`mtclar suggest` prints it), sorted only by `select_support`.
+* ``active``    frames chosen from the labels already made (`active_frames`): needs a model and labels,
+                so it is simulated by `mtclar evaluate` (`mtclar_hf.labeling.evaluation.active_support`)
+                and offered by `mtclar suggest --support`, not picked by `select_support`.
 * ``given``     the user's own frames (a support CSV), see `read_support_csv`.
+
+Active selection measures how far each face frame q is from the labelled frames,
+
+    d(q, r) = |t(q) - t(r)| / S + (1 - cos(e(q), e(r))),    d(q) = min over labelled r of d(q, r),
+
+in time (seconds, over the span S of the face frames) and in look (cosine distance of the embeddings),
+and weighs each frame by w(q) = 1 + D(q), where D is how much the two labelled frames nearest in time
+disagree about q (`mtclar_hf.labeling.labeler.anchor_disagreement`, divided by its largest value over
+the video; 0 with fewer than two labels). Labelling a frame p brings every frame q that is nearer to
+p than to any label closer to one, so its score is that gain summed over the video:
+
+    score(p) = sum over face frames q of w(q) * max(0, d(q) - d(q, p)).
+
+A frame far from every label in time and in look, among many frames like it, scores highest, and
+more where the labels disagree; a frame next to a label gains nothing however much they disagree
+there. Frames are picked greedily, each pick counting as labelled for d before the next (its label
+is not known yet, so D stays as it was): the picks spread out over the video instead of piling up
+on one stretch. Summing the gain over the frames (rather than taking the farthest frame, as k-centre
+does) weighs how many frames a label would serve, so an outlying frame or the very last frame is not
+preferred to the middle of a long unlabelled stretch. Long videos are scored on at most
+`ACTIVE_CANDIDATES` candidates and `ACTIVE_COVERED` covered frames, each evenly spaced.
 """
 
 from __future__ import annotations
@@ -25,7 +49,9 @@ import numpy as np
 
 from ..errors import ConfigError, InputFileError, LabelError
 
-STRATEGIES = ("first", "every-k", "fraction", "random", "diverse", "given")
+STRATEGIES = ("first", "every-k", "fraction", "random", "diverse", "active", "given")
+ACTIVE_CANDIDATES = 1000  # frames one pick chooses among; with ACTIVE_COVERED, bounds the work on long videos
+ACTIVE_COVERED = 4000  # frames whose distance to a label is counted
 
 
 def budget_count(num_frames: int, budget: float) -> int:
@@ -85,6 +111,71 @@ def k_centre_frames(embeddings, face_found: np.ndarray, count: int) -> list[int]
     return [int(valid[i]) for i in chosen]
 
 
+def _unit_rows(embeddings) -> np.ndarray:
+    vectors = np.asarray(embeddings, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _evenly(rows: np.ndarray, most: int) -> np.ndarray:
+    """At most `most` of `rows`, evenly spaced (all of them when they are few enough)."""
+    if len(rows) <= most:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, most).round().astype(int)]
+
+
+def active_frames(model, encoded, support: dict, count: int, candidates=None) -> list[int]:
+    """The next `count` frames to label given the labelled ones (`support`: {frame: (valence, arousal)}), in
+    the order picked: each the best by the score of this module's docstring.
+
+    `encoded` is the video's `EncodedVideo`; `candidates` (a bool mask, default: the face frames) limits
+    where frames may be picked, and only face frames ever are. Support frames without a face label
+    nothing and count as neither anchors nor candidates. With no usable support frame, the first
+    candidate comes first. Fewer than `count` frames come back when the candidates run out.
+    """
+    from .labeler import anchor_disagreement, anchors_from_support
+
+    face_found = np.asarray(encoded.face_found, dtype=bool)
+    allowed = face_found.copy() if candidates is None else face_found & np.asarray(candidates, dtype=bool)
+    allowed[[f for f in support if 0 <= f < len(face_found)]] = False
+    labelled = sorted(f for f in support if 0 <= f < len(face_found) and face_found[f])
+    picks: list[int] = []
+    if count < 1 or not allowed.any():
+        return picks
+    if not labelled:
+        picks.append(int(np.flatnonzero(allowed)[0]))
+        allowed[picks[0]] = False
+    times = np.asarray(encoded.timestamps, dtype=np.float64)
+    vectors = _unit_rows(encoded.embeddings)
+    faces = np.flatnonzero(face_found)
+    span = max(float(times[faces[-1]] - times[faces[0]]), 1e-9)
+    covered = _evenly(faces, ACTIVE_COVERED)
+
+    def distance(frames) -> np.ndarray:
+        """d(q, r) (len(frames), covered frames)."""
+        frames = np.asarray(frames, dtype=int)
+        seconds = np.abs(times[frames][:, None] - times[covered][None, :]) / span
+        return seconds + (1.0 - vectors[frames] @ vectors[covered].T)
+
+    nearest = distance(labelled + picks).min(axis=0)
+    weight = np.ones(len(covered))
+    if len(labelled) >= 2:
+        anchors = anchors_from_support(encoded, {f: support[f] for f in labelled})
+        disagreement = np.nan_to_num(anchor_disagreement(model, encoded.embeddings[covered], times[covered], anchors))
+        if disagreement.max() > 0:
+            weight += disagreement / disagreement.max()
+    pool = _evenly(np.flatnonzero(allowed), ACTIVE_CANDIDATES)
+    to_pool = distance(pool)
+    open_rows = np.ones(len(pool), dtype=bool)
+    while len(picks) < count and open_rows.any():
+        gain = (weight * np.maximum(0.0, nearest[None, :] - to_pool)).sum(axis=1)
+        gain[~open_rows] = -np.inf
+        row = int(np.argmax(gain))
+        picks.append(int(pool[row]))
+        open_rows[row] = False
+        nearest = np.minimum(nearest, to_pool[row])
+    return picks
+
+
 def select_support(
     strategy: str,
     face_found,
@@ -114,6 +205,11 @@ def select_support(
         return sorted(k_centre_frames(embeddings, face_found, budget_count(num_valid, budget)))
     if strategy == "given":
         raise ConfigError("strategy 'given' takes its frames from a support CSV (--support)")
+    if strategy == "active":
+        raise ConfigError(
+            "strategy 'active' picks frames from the labels already made: `mtclar suggest --support` for a video, "
+            "`mtclar evaluate --strategy active` to simulate it"
+        )
     raise ConfigError(f"unknown support strategy {strategy!r} (choose from {', '.join(STRATEGIES)})")
 
 
@@ -129,32 +225,30 @@ def _check_label(path, frame: int, name: str, value) -> float:
     return value
 
 
-def read_support_csv(path, video: str | None = None) -> dict[int, tuple[float, float]]:
-    """The user's labels: a CSV with columns `frame,valence,arousal` (frame = 0-based decoded index).
-
-    Extra columns are ignored (so a `mtclar suggest` output, once filled in, works as it is). With a
-    `video` column, only rows whose video matches `video` (file name or stem) are kept: one CSV can
-    carry the labels of a whole batch.
-    """
+def _read_frame_table(path, what: str):
+    """A CSV with columns frame,valence,arousal (names trimmed, any case) as a DataFrame; one-line errors naming it."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(path, "support CSV not found")
+        raise InputFileError(path, f"{what} not found")
     try:
         table = pd.read_csv(path, dtype={"video": str}) if path.stat().st_size else None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputFileError(path, f"cannot parse CSV: {err}") from None
     if table is None:
-        raise InputFileError(path, "empty support CSV (needs columns frame,valence,arousal)")
+        raise InputFileError(path, f"empty {what} (needs columns frame,valence,arousal)")
     table.columns = [str(c).strip().lower() for c in table.columns]
     missing = [c for c in ("frame", "valence", "arousal") if c not in table.columns]
     if missing:
         raise InputFileError(path, f"missing column(s) {', '.join(missing)} (needs frame,valence,arousal)")
-    if video is not None and "video" in table.columns:
-        names = table["video"].astype(str)
-        table = table[(names == Path(video).name) | (names == Path(video).stem)]
-    support = {}
+    return table
+
+
+def _frames_and_labels(path, table, keep_unlabelled: bool) -> dict[int, tuple[float, float]]:
+    """{frame: (valence, arousal)} of the table's rows, each checked; with `keep_unlabelled`, rows whose valence
+    and arousal are both empty are left out instead of refused."""
+    labels = {}
     for line, row in zip(table.index + 2, table.itertuples(index=False)):
         try:
             frame = float(row.frame)
@@ -163,13 +257,43 @@ def read_support_csv(path, video: str | None = None) -> dict[int, tuple[float, f
         if not math.isfinite(frame) or frame != int(frame) or frame < 0:
             raise LabelError(f"{path}: line {line}: frame {row.frame!r} is not a 0-based frame index")
         frame = int(frame)
-        if frame in support:
+        if frame in labels:
             raise LabelError(f"{path}: line {line}: frame {frame} is listed twice")
-        support[frame] = (
+        if keep_unlabelled and _is_empty(row.valence) and _is_empty(row.arousal):
+            continue
+        labels[frame] = (
             _check_label(path, frame, "valence", row.valence),
             _check_label(path, frame, "arousal", row.arousal),
         )
-    return support
+    return labels
+
+
+def _is_empty(value) -> bool:
+    return value is None or isinstance(value, float) and math.isnan(value)
+
+
+def read_support_csv(path, video: str | None = None) -> dict[int, tuple[float, float]]:
+    """The user's labels: a CSV with columns `frame,valence,arousal` (frame = 0-based decoded index).
+
+    Extra columns are ignored (so a `mtclar suggest` output, once filled in, works as it is). With a
+    `video` column, only rows whose video matches `video` (file name or stem) are kept: one CSV can
+    carry the labels of a whole batch.
+    """
+    table = _read_frame_table(path, "support CSV")
+    if video is not None and "video" in table.columns:
+        names = table["video"].astype(str)
+        table = table[(names == Path(video).name) | (names == Path(video).stem)]
+    return _frames_and_labels(Path(path), table, keep_unlabelled=False)
+
+
+def read_label_csv(path) -> dict[int, tuple[float, float]]:
+    """A video's ground truth for `mtclar evaluate --videos`: CSV `frame,valence,arousal`, one row per labelled
+    frame (0-based decoded index), values in [-1, 1]. Frames without a row, or with both values empty, are
+    unlabelled: never support, never scored. Extra columns are ignored."""
+    labels = _frames_and_labels(Path(path), _read_frame_table(path, "label CSV"), keep_unlabelled=True)
+    if not labels:
+        raise LabelError(f"{path}: no labelled frame (needs rows frame,valence,arousal)")
+    return labels
 
 
 def check_support(

@@ -69,6 +69,11 @@ def is_video_file(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
+def list_video_files(folder) -> list[Path]:
+    """Video files of a folder in name order (hidden files left out)."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_video_file(p) and not p.name.startswith("."))
+
+
 def list_frame_files(folder) -> list[Path]:
     """Image files of a frame folder in name order (00000.png, 00001.png, ...)."""
     return sorted(
@@ -229,9 +234,12 @@ def find_afew_annotation(folder) -> Path | None:
 def read_afew_annotation(path) -> dict:
     """Read an AFEW-VA clip JSON: `{"actor": str, "frames": {name: {"valence", "arousal", "landmarks"}}}`.
 
-    Valence and arousal are returned divided by 10 (AFEW-VA stores integers in [-10, 10]) unless every
-    value already lies in [-1, 1]; landmarks as (68, 2) float arrays, or None when absent.
+    Valence and arousal are returned in [-1, 1]: AFEW-VA stores tenths (integers in [-10, 10]), always divided
+    by 10 as the dataset reader does (`mtclar_hf.data.afew_va.afew_label`); landmarks as (68, 2) float arrays,
+    or None when absent.
     """
+    from ..data.afew_va import afew_label
+
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -241,20 +249,14 @@ def read_afew_annotation(path) -> dict:
         raise InputFileError(path, 'not an AFEW-VA annotation (expected an object with a "frames" mapping)')
     frames = {}
     for name, entry in data["frames"].items():
-        try:
-            valence = float(entry["valence"])
-            arousal = float(entry["arousal"])
-        except (KeyError, TypeError, ValueError):
-            raise InputFileError(path, f"frame {name!r} has no numeric valence/arousal") from None
+        if not isinstance(entry, dict) or "valence" not in entry or "arousal" not in entry:
+            raise InputFileError(path, f"frame {name!r} has no valence/arousal")
+        valence = afew_label(entry["valence"], path, name, "valence")
+        arousal = afew_label(entry["arousal"], path, name, "arousal")
         landmarks = entry.get("landmarks")
         if landmarks is not None:
             landmarks = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
         frames[str(name)] = {"valence": valence, "arousal": arousal, "landmarks": landmarks}
-    values = [abs(v[key]) for v in frames.values() for key in ("valence", "arousal")]
-    scale = 10.0 if values and max(values) > 1.0 else 1.0
-    for entry in frames.values():
-        entry["valence"] /= scale
-        entry["arousal"] /= scale
     return {"actor": str(data.get("actor", "")), "video_id": str(data.get("video_id", path.stem)), "frames": frames}
 
 

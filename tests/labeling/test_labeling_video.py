@@ -6,6 +6,7 @@ import weakref
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mtclar_hf.errors import InputFileError
 from mtclar_hf.labeling.video import (
@@ -80,7 +81,6 @@ def test_not_a_video_is_a_one_line_error(tmp_path):
 
 
 def test_frame_folder_with_afew_json(tmp_path):
-    from PIL import Image
 
     folder = tmp_path / "042"
     folder.mkdir()
@@ -96,6 +96,30 @@ def test_frame_folder_with_afew_json(tmp_path):
     annotation = read_afew_annotation(folder / "042.json")
     assert annotation["frames"]["00001"]["valence"] == pytest.approx(0.4)
     assert annotation["frames"]["00001"]["arousal"] == pytest.approx(-1.0)
+
+
+def test_a_calm_afew_clip_is_read_in_tenths_like_any_other(tmp_path):
+    """AFEW-VA stores tenths: labels all in {-1, 0, 1} are 0.1 steps, as the dataset reader reads them."""
+    from mtclar_hf.data.afew_va import load_afew_va_clips
+
+    raw = tmp_path / "raw"
+    folder = raw / "007"
+    folder.mkdir(parents=True)
+    calm = [(1, 0), (0, -1), (-1, 1)]
+    landmarks = [[10 + i % 10, 5 + i // 10] for i in range(68)]
+    for t in range(3):
+        Image.fromarray(colour_frames(3)[t]).save(folder / f"{t:05d}.png")
+    frames = {f"{t:05d}": {"valence": v, "arousal": a, "landmarks": landmarks} for t, (v, a) in enumerate(calm)}
+    (folder / "007.json").write_text(json.dumps({"actor": "x", "video_id": "007", "frames": frames}))
+    annotation = read_afew_annotation(folder / "007.json")
+    read = [value for e in annotation["frames"].values() for value in (e["valence"], e["arousal"])]
+    assert read == pytest.approx([0.1, 0.0, 0.0, -0.1, -0.1, 0.1])
+    (clip,) = load_afew_va_clips(raw)
+    assert np.stack([clip.valence, clip.arousal], axis=1).ravel() == pytest.approx(read)
+    frames["00001"]["valence"] = 12
+    (folder / "007.json").write_text(json.dumps({"actor": "x", "video_id": "007", "frames": frames}))
+    with pytest.raises(InputFileError, match=r"007\.json.*valence 12 is outside \[-10, 10\]"):
+        read_afew_annotation(folder / "007.json")
 
 
 def test_box_from_degenerate_landmarks_is_none():

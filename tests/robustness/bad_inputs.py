@@ -451,7 +451,7 @@ REFUSED = [
     (afew_label_out_of_range, "outside [-10, 10]"),
     (afew_label_nan, "not a number"),
     (afew_json_truncated, "invalid JSON"),
-    (afew_label_strategy_bad_json, "no numeric valence/arousal"),
+    (afew_label_strategy_bad_json, "has no valence/arousal"),
     (support_out_of_range, "outside [-1, 1]"),
     (support_nan, "not finite"),
     (support_inf, "not finite"),

@@ -39,7 +39,7 @@ def test_bad_video_is_reported_and_the_batch_goes_on(batch, capsys):
     err = capsys.readouterr().err
     assert "b.mp4: cannot open as a video" in err
     assert "2 labelled, 0 already done, 1 failed: b.mp4" in err.splitlines()[-1]
-    assert sorted(p.name for p in batch.out.iterdir()) == ["a.csv", "c.csv"]
+    assert sorted(p.name for p in batch.out.iterdir()) == ["a.csv", "a.summary.json", "c.csv", "c.summary.json"]
 
 
 def test_finished_outputs_are_kept_resume_skips_them_overwrite_redoes_them(batch, good_video, capsys):
@@ -85,4 +85,4 @@ def test_an_unexpected_error_is_logged_and_the_batch_goes_on(batch, monkeypatch,
     assert batch() == 1
     assert "2 labelled, 0 already done, 1 failed: b.mp4" in capsys.readouterr().err
     assert "simulated bug" in caplog.text
-    assert sorted(p.name for p in batch.out.iterdir()) == ["a.csv", "c.csv"]
+    assert sorted(p.name for p in batch.out.iterdir()) == ["a.csv", "a.summary.json", "c.csv", "c.summary.json"]
