@@ -67,6 +67,8 @@ IDENTITIES_FILE = "identities.csv"
 # How `face_box` was made: `--face-box` choice -> source name recorded in the dataset and the processor.
 FACE_BOX_CHOICES = {"landmarks": LANDMARK_BOX, "csv": "affectnet_face_box"}
 BOX_SOURCE_KEY = "face_box_source"
+# A file SynthAffect writes beside its AffectNet-layout CSVs: the data is synthetic.
+SYNTHETIC_MARKER = "synthaffect.json"
 # save_to_disk estimates shard sizes from the Arrow table, which holds only paths before the images are
 # embedded; we size shards from the image files instead, at the library's default 500 MB per shard.
 MAX_SHARD_BYTES = 500 * 1024 * 1024
@@ -82,6 +84,8 @@ class PrepareSummary:
     image_bytes: int = 0
     notes: list[str] = field(default_factory=list)
     box_source: str = UNKNOWN_BOX_SOURCE
+    dataset: str = "AffectNet"
+    synthetic: bool = False
 
     def drop(self, split: str, reason: str) -> None:
         self.dropped.setdefault(split, Counter())[reason] += 1
@@ -94,6 +98,7 @@ class PrepareSummary:
             for reason, count in sorted(drops.items()):
                 lines.append(f"    dropped {count}: {reason}")
         lines.append(f"  face boxes: {self.box_source}")
+        lines.append(f"  data: {self.dataset}" + (" (synthetic faces)" if self.synthetic else ""))
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -116,17 +121,33 @@ def affectnet_features():
     )
 
 
-def box_source_description(name: str, box_source: str) -> str:
-    """The `DatasetInfo.description` of a prepared split: what it is and where its face boxes came from."""
-    return f"{name}, prepared by mtclar_hf.\n{BOX_SOURCE_KEY}: {box_source}"
+def split_description(summary: PrepareSummary) -> str:
+    """The `DatasetInfo.description` of a prepared split: what it is, where its face boxes came from, and whether
+    its faces are synthetic (read back by `dataset_box_source` and `dataset_provenance`)."""
+    return (
+        f"{summary.name}, prepared by mtclar_hf.\n{BOX_SOURCE_KEY}: {summary.box_source}\n"
+        f"dataset: {summary.dataset}\nsynthetic: {str(summary.synthetic).lower()}"
+    )
+
+
+def _description_field(dataset, key: str) -> str | None:
+    import re
+
+    found = re.search(rf"^{key}: (.+)$", dataset.info.description or "", flags=re.MULTILINE)
+    return found.group(1).strip() if found else None
 
 
 def dataset_box_source(dataset) -> str:
     """The face-box source recorded by `mtclar prepare` in a split's description; "unknown" when absent."""
-    import re
+    return _description_field(dataset, BOX_SOURCE_KEY) or UNKNOWN_BOX_SOURCE
 
-    found = re.search(rf"^{BOX_SOURCE_KEY}: (\S+)$", dataset.info.description or "", flags=re.MULTILINE)
-    return found.group(1) if found else UNKNOWN_BOX_SOURCE
+
+def dataset_provenance(dataset) -> dict | None:
+    """{"dataset": name, "synthetic": bool} recorded by `mtclar prepare`; None for splits prepared without it."""
+    name, synthetic = _description_field(dataset, "dataset"), _description_field(dataset, "synthetic")
+    if name is None or synthetic is None:
+        return None
+    return {"dataset": name, "synthetic": synthetic == "true"}
 
 
 def dataset_card(summary: PrepareSummary) -> str:
@@ -451,13 +472,15 @@ def build_affectnet(raw_dir, layout: str | None = None, skip_missing: bool = Fal
     identities = read_identities(raw_dir)
     summary = PrepareSummary(name=f"AffectNet ({layout} layout) from {raw_dir}")
     summary.box_source = box_source
+    if (raw_dir / SYNTHETIC_MARKER).is_file():
+        summary.dataset, summary.synthetic = "SynthAffect", True
     reader = read_original_split if layout == "original" else read_redistributed_split
     features = affectnet_features()
     splits = {}
     for split in ("train", "validation"):
         columns = reader(raw_dir, split, identities, skip_missing, summary)
         splits[split] = dataset_from_columns(
-            columns.to_columns(face_box == "landmarks"), features, box_source_description(summary.name, box_source)
+            columns.to_columns(face_box == "landmarks"), features, split_description(summary)
         )
         summary.kept[split] = len(splits[split])
         summary.image_bytes += columns.image_bytes

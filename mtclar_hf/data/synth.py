@@ -37,7 +37,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ConfigError, MTCLARError
 from ..io_utils import atomic_directory, atomic_path
-from .affectnet import CSV_COLUMNS
+from .affectnet import CSV_COLUMNS, SYNTHETIC_MARKER
 from .synth_render import (
     BASE_SCALE,
     Pose,
@@ -426,6 +426,8 @@ def write_synthaffect(
         clip_summaries = clip_summaries[:num_clips]
         rows = _run_tasks(_write_still, still_tasks, num_workers)
         _write_affectnet_csvs(affectnet_dir, rows)
+        # Says "synthetic" to `mtclar prepare`, so that models trained on it say so too (the demo warns).
+        (affectnet_dir / SYNTHETIC_MARKER).write_text(json.dumps({"dataset": "SynthAffect", "synthetic": True, "seed": seed}))
     seconds = time.perf_counter() - start
     actors = {clip["actor"] for clip in clip_summaries}
     return {

@@ -306,6 +306,20 @@ def training_data_name(training_config: dict | None) -> str | None:
     return None
 
 
+def trained_on(provenance: dict | None) -> str | None:
+    """The model card's one line on what the weights learned from (config.json's `provenance`)."""
+    if not provenance:
+        return None
+    line = f"{provenance.get('dataset', 'unknown data')}"
+    if provenance.get("started_from"):
+        line += f", starting from weights trained on {provenance['started_from']}"
+    if provenance.get("synthetic") is True:
+        line += " — synthetic faces only: real faces will not be labelled meaningfully."
+    elif provenance.get("synthetic") is False:
+        line += " (real faces)."
+    return line
+
+
 def training_recipe(training_config: dict | None) -> list[str]:
     """Bullet lines of the training settings recorded by `mtclar train` (``training_config.json``)."""
     if not training_config:
@@ -424,6 +438,7 @@ def render_model_card(
         # The class that config.json's auto_map (and mtclar_hf's registration) maps to this architecture.
         auto_class="AutoModelForImageClassification" if is_single_image else "AutoModel",
         training_recipe=recipe,
+        trained_on=trained_on(config.get("provenance")),
         results_table=results_table(groups),
         has_results=bool(groups),
         label_min=label_min,

@@ -71,6 +71,27 @@ def render_and_prepare_synth(config: TrainConfig) -> Path:
     return prepared
 
 
+def training_provenance(config: TrainConfig, train_split, pretrained: dict | None) -> dict | None:
+    """What trained weights are made from (`MTCLARConfig.provenance`): the training data, as `mtclar prepare`
+    recorded it (or the recipe's SynthAffect block), and what they started from. Synthetic-only means every part
+    of the training saw only synthetic faces; a licence that forbids sharing derivatives is carried over."""
+    from ..data.affectnet import dataset_provenance
+
+    data = dataset_provenance(train_split)
+    if data is None and config.data.synth is not None:
+        data = {"dataset": "SynthAffect", "synthetic": True}
+    if not pretrained:
+        return data
+    data = data or {"dataset": "unknown", "synthetic": None}
+    merged = {**data, "started_from": pretrained.get("dataset", "unknown")}
+    if data["synthetic"] is True and pretrained.get("synthetic") is not True:
+        merged["synthetic"] = pretrained.get("synthetic")
+    for key in ("source", "license", "redistributable"):
+        if key in pretrained:
+            merged[key] = pretrained[key]
+    return merged
+
+
 def validation_clips_dir(config: TrainConfig) -> Path | None:
     """SynthAffect's validation clips (`data.synth.val_clips` of them), rendered first if the cache lacks them."""
     from ..data.synth import write_validation_clips
@@ -361,5 +382,6 @@ __all__ = [
     "load_splits",
     "render_and_prepare_synth",
     "synth_cache_dir",
+    "training_provenance",
     "validation_clips_dir",
 ]

@@ -39,6 +39,7 @@ from .data import (
     load_splits,
     render_and_prepare_synth,
     steps_per_epoch,
+    training_provenance,
 )
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -449,8 +450,11 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     model = build_model(config)
     model_config = model.config
     processor = build_processor(config, model_config)
-    # The crop is part of the model: record which face boxes it learns from, for labelling to check.
+    # The crop is part of the model: record which face boxes it learns from, for labelling to check; and what
+    # faces it learns from, for the demo and the model card to say.
     processor.face_box_source = dataset_box_source(train_split)
+    pretrained = model.config.provenance if config.model.pretrained is not None else None
+    model.config.provenance = training_provenance(config, train_split, pretrained)
     train_set, sampler, train_loader, val_loader = build_loaders(
         config, train_split, val_split, model_config, processor, clips_split
     )

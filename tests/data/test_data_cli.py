@@ -106,6 +106,14 @@ def test_synth_then_prepare_both_layouts(tmp_path, capsys):
     assert row["image"].size == (48, 48)
     x, y, w, h = row["face_box"]
     assert w > 0 and h > 0 and x + w <= 48 + 1 and y + h <= 48 + 1
+    # SynthAffect says it is synthetic; the prepared splits and their card carry that on to training.
+    from mtclar_hf.data.affectnet import SYNTHETIC_MARKER, dataset_provenance
+
+    assert dataset_provenance(train) == {"dataset": "SynthAffect", "synthetic": True}
+    assert "data: SynthAffect (synthetic faces)" in (tmp_path / "affectnet" / "README.md").read_text()
+    (synth / "affectnet" / SYNTHETIC_MARKER).unlink()  # as real AffectNet: no marker
+    assert main(["prepare", "affectnet", str(synth / "affectnet"), "--out", str(tmp_path / "real")]) == 0
+    assert dataset_provenance(load_from_disk(str(tmp_path / "real"))["train"]) == {"dataset": "AffectNet", "synthetic": False}
 
     afew = load_from_disk(str(tmp_path / "afew_va"))["train"]
     assert afew.features == afew_va_features()

@@ -158,3 +158,11 @@ def test_dataset_card_lists_splits_columns_and_licence(tmp_path):
     assert "`fold_actor`" in loaded.text and "clip- or actor-disjoint" in loaded.text
     with pytest.raises(InputFileError, match="unknown dataset source"):
         render_dataset_card(dataset, "user/x", source="imagenet")
+
+
+def test_the_card_says_what_the_weights_learned_from():
+    from mtclar_hf.hub.cards import trained_on
+
+    assert "synthetic faces only" in trained_on({"dataset": "SynthAffect", "synthetic": True})
+    assert trained_on({"dataset": "AffectNet", "synthetic": False}) == "AffectNet (real faces)."
+    assert trained_on(None) is None

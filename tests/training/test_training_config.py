@@ -104,3 +104,22 @@ def test_missing_dataset_folder_is_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(path)]) == 1
     err = capsys.readouterr().err.strip()
     assert "nowhere" in err and "not a prepared dataset folder" in err and "\n" not in err
+
+
+def test_training_provenance_carries_the_data_and_the_terms_of_the_starting_weights():
+    from types import SimpleNamespace
+
+    from mtclar_hf.training.data import training_provenance
+
+    synth_config = SimpleNamespace(data=SimpleNamespace(synth=object()))
+    unprepared = SimpleNamespace(info=SimpleNamespace(description=""))
+    assert training_provenance(synth_config, unprepared, None) == {"dataset": "SynthAffect", "synthetic": True}
+    real = SimpleNamespace(info=SimpleNamespace(description="x\nface_box_source: landmarks68\ndataset: AffectNet\nsynthetic: false"))
+    emonet = {"dataset": "AffectNet (EmoNet's training)", "synthetic": False, "source": "emonet_8.pth",
+              "license": "CC BY-NC-ND 4.0", "redistributable": False}
+    fine_tuned = training_provenance(synth_config, real, emonet)
+    assert fine_tuned["dataset"] == "AffectNet" and fine_tuned["started_from"] == emonet["dataset"]
+    assert fine_tuned["redistributable"] is False and fine_tuned["license"] == "CC BY-NC-ND 4.0"
+    # Synthetic-only only when every part of the training was: SynthAffect on top of EmoNet saw real faces.
+    assert training_provenance(synth_config, unprepared, emonet)["synthetic"] is False
+    assert training_provenance(SimpleNamespace(data=SimpleNamespace(synth=None)), unprepared, None) is None

@@ -50,6 +50,7 @@ def test_accelerate_launch_synth_quick_then_sl(tmp_path):
     model = AutoModel.from_pretrained(run / "final")
     processor = AutoImageProcessor.from_pretrained(run / "final")
     assert type(model).__name__ == "MTCLARModel" and model.config.image_size == 32 and processor.crop_size == 32
+    assert model.config.provenance == {"dataset": "SynthAffect", "synthetic": True}
     metrics = json.loads((run / "best" / "metrics.json").read_text())
     assert metrics["eval"]["loss"] == evaluation[0]["loss"]
 

@@ -1,0 +1,133 @@
+"""How the `auto` anchor mode was designed: its variants compared on SynthAffect's VALIDATION clips.
+
+    python -m benchmarks.auto_mode [--model outputs/quickstart/model] [--config configs/synth_quick.yaml]
+                                   [--out results.json]
+
+The validation clips are clips of the quick recipe's validation people (`data.synth.val_clips`): never trained
+on, and not the held-out clips the quickstart and the README report. Each design is calibrated on them
+(`calibrate_auto`) and scored on them, cropped around their own landmarks, at the quickstart's three support
+densities (first frame only, every 50th, every 20th), beside every single mode, plain and pinned to the anchors:
+
+* `every mode, smoothing to 1 s, linear`: every mode as a candidate, smoothing 0 / 0.04 / 0.2 / 1 s, residuals
+  interpolated linearly between anchors (the first design);
+* `every mode, smoothing to 0.04 s, fade 0.5 s`: fewer smoothing strengths, residuals fading over 0.5 s;
+* `default`: the best model mode on validation + `interpolate`, smoothing 0 / 0.04 s, fade 0.5 s.
+
+Figures: pooled CCC (valence, arousal) over query frames, and for each design the Spearman correlation over
+videos between its estimated RMSE (valence + arousal) and the true one. docs/LABELLING.md quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from . import machine, print_table, write_json
+
+DENSITIES = (("first frame only", {"strategy": "first"}), ("every 50th", {"strategy": "every-k", "k": 50}),
+             ("every 20th", {"strategy": "every-k", "k": 20}))
+
+
+def designs():
+    from mtclar_hf.labeling.auto import AutoSettings
+
+    return {
+        "every mode, smoothing to 1 s, linear": AutoSettings(modes=None, smoothing=[0.0, 0.04, 0.2, 1.0], pin_decay=None),
+        "every mode, smoothing to 0.04 s, fade 0.5 s": AutoSettings(modes=None, smoothing=[0.0, 0.04], pin_decay=0.5),
+        "default": AutoSettings(),
+    }
+
+
+def calibrated(model, clips, design):
+    """The design calibrated on the clips; `modes=None` in a design means every mode stays a candidate."""
+    from dataclasses import replace
+
+    from mtclar_hf.labeling.auto import calibrate_auto
+
+    keep_every_mode = design.modes is None
+    settings, _ = calibrate_auto(model, clips, design=design)
+    return replace(settings, modes=None) if keep_every_mode else settings
+
+
+def score(model, clips, settings: dict, strategy: dict) -> dict:
+    """Pooled CCC of every single mode (plain and pinned) and every design; estimate ranking per design."""
+    from mtclar_hf.labeling.auto import PIN_DECAY, pinned_predictions, predict_auto
+    from mtclar_hf.labeling.evaluation import same_video_anchors
+    from mtclar_hf.labeling.labeler import available_modes, predict_from_anchors
+    from mtclar_hf.labeling.support import select_support
+    from mtclar_hf.metrics import ccc, spearman
+
+    pooled, ranking = {}, {name: ([], []) for name in settings}
+    for clip in clips:
+        video = clip.encoded
+        chosen = select_support(strategy["strategy"], clip.support_candidates, k=strategy.get("k", 20))
+        support = [frame for frame in chosen if video.face_found[frame]]
+        queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
+        anchors = same_video_anchors(clip, support)
+        embeddings, times = video.embeddings[queries], video.timestamps[queries]
+        truth = (clip.valence[queries], clip.arousal[queries])
+        predictions = {}
+        for mode in available_modes(model):
+            predictions[mode] = predict_from_anchors(model, embeddings, times, anchors, mode=mode)
+            predictions[f"{mode}, pinned"] = pinned_predictions(model, embeddings, times, anchors, mode, PIN_DECAY)
+        for name, design in settings.items():
+            valence, arousal, choice = predict_auto(model, embeddings, times, anchors, design)
+            predictions[f"auto: {name}"] = (valence, arousal)
+            if choice.estimated_rmse is not None:
+                ranking[name][0].append(sum(choice.estimated_rmse))
+                ranking[name][1].append(np.sqrt(np.mean((valence - truth[0]) ** 2)) + np.sqrt(np.mean((arousal - truth[1]) ** 2)))
+        for name, (valence, arousal) in predictions.items():
+            bucket = pooled.setdefault(name, ([], [], [], []))
+            for values, new in zip(bucket, (truth[0], valence, truth[1], arousal)):
+                values.append(new)
+    result = {
+        name: {"valence_ccc": ccc(np.concatenate(b[0]), np.concatenate(b[1])), "arousal_ccc": ccc(np.concatenate(b[2]), np.concatenate(b[3]))}
+        for name, b in pooled.items()
+    }
+    for name, (estimated, true) in ranking.items():
+        if len(estimated) >= 3:
+            result[f"auto: {name}"]["estimate_spearman"] = spearman(estimated, true)
+    return result
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from mtclar_hf import MTCLARImageProcessor, MTCLARModel
+    from mtclar_hf.data.afew_va import load_afew_va_clips
+    from mtclar_hf.labeling.evaluation import encode_clips
+    from mtclar_hf.labeling.labeler import FewShotVideoLabeler
+    from mtclar_hf.quickstart import QUICK_RECIPE, quick_config
+    from mtclar_hf.training.data import validation_clips_dir
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="outputs/quickstart/model", help="a model trained with --config")
+    parser.add_argument("--config", default=str(QUICK_RECIPE), help="the recipe whose validation clips to use")
+    parser.add_argument("--out", default=None, help="write the figures as JSON")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(0)
+    clips_dir = validation_clips_dir(quick_config(args.config, Path("outputs/quickstart")))
+    model = MTCLARModel.from_pretrained(args.model).eval()
+    labeler = FewShotVideoLabeler(model, MTCLARImageProcessor.from_pretrained(args.model), detector=None)
+    clips = encode_clips(labeler, load_afew_va_clips(clips_dir))
+    settings = {name: calibrated(model, clips, design) for name, design in designs().items()}
+    result = {"machine": machine(), "model": args.model, "validation_clips": str(clips_dir), "num_clips": len(clips),
+              "designs": {name: design.to_dict() for name, design in settings.items()}, "densities": {}}
+    for density, strategy in DENSITIES:
+        figures = score(model, clips, settings, strategy)
+        result["densities"][density] = figures
+        rows = []
+        for name, values in figures.items():
+            rho = values.get("estimate_spearman")
+            rows.append((name, f"{values['valence_ccc']:.3f} / {values['arousal_ccc']:.3f}", "" if rho is None else f"rho {rho:.2f}"))
+        print_table(f"validation clips, support {density}: pooled CCC valence / arousal", rows)
+    if args.out:
+        print(f"wrote {write_json(result, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
