@@ -30,25 +30,23 @@ DENSITIES = (("first frame only", {"strategy": "first"}), ("every 50th", {"strat
              ("every 20th", {"strategy": "every-k", "k": 20}))
 
 
-def designs():
+def designs(model):
+    """The designs compared; the default lets calibration choose the candidates (`modes=None`)."""
     from mtclar_hf.labeling.auto import AutoSettings
+    from mtclar_hf.labeling.labeler import available_modes
 
+    every_mode = list(available_modes(model))
     return {
-        "every mode, smoothing to 1 s, linear": AutoSettings(modes=None, smoothing=[0.0, 0.04, 0.2, 1.0], pin_decay=None),
-        "every mode, smoothing to 0.04 s, fade 0.5 s": AutoSettings(modes=None, smoothing=[0.0, 0.04], pin_decay=0.5),
+        "every mode, smoothing to 1 s, linear": AutoSettings(modes=every_mode, smoothing=[0.0, 0.04, 0.2, 1.0], pin_decay=None),
+        "every mode, smoothing to 0.04 s, fade 0.5 s": AutoSettings(modes=every_mode, smoothing=[0.0, 0.04], pin_decay=0.5),
         "default": AutoSettings(),
     }
 
 
 def calibrated(model, clips, design):
-    """The design calibrated on the clips; `modes=None` in a design means every mode stays a candidate."""
-    from dataclasses import replace
-
     from mtclar_hf.labeling.auto import calibrate_auto
 
-    keep_every_mode = design.modes is None
-    settings, _ = calibrate_auto(model, clips, design=design)
-    return replace(settings, modes=None) if keep_every_mode else settings
+    return calibrate_auto(model, clips, design=design)[0]
 
 
 def score(model, clips, settings: dict, strategy: dict) -> dict:
@@ -113,7 +111,7 @@ def main(argv=None) -> int:
     model = MTCLARModel.from_pretrained(args.model).eval()
     labeler = FewShotVideoLabeler(model, MTCLARImageProcessor.from_pretrained(args.model), detector=None)
     clips = encode_clips(labeler, load_afew_va_clips(clips_dir))
-    settings = {name: calibrated(model, clips, design) for name, design in designs().items()}
+    settings = {name: calibrated(model, clips, design) for name, design in designs(model).items()}
     result = {"machine": machine(), "model": args.model, "validation_clips": str(clips_dir), "num_clips": len(clips),
               "designs": {name: design.to_dict() for name, design in settings.items()}, "densities": {}}
     for density, strategy in DENSITIES:

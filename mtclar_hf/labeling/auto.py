@@ -35,9 +35,9 @@ from .labeler import BASELINES, Anchors, available_modes, fallback_mode, label_r
 
 MIN_ANCHORS_TO_CHECK = 3
 # Seconds of "stiffness": the weight of a frame-to-frame change is strength / time step. At 25 fps, 0.04 ties
-# a frame to its neighbours as strongly as to its own prediction. Stronger smoothing (0.2 s, 1 s) was chosen on
-# too few videos to pay for itself on SynthAffect's validation clips, where choosing among more candidates from a
-# handful of anchors cost more accuracy than it gained (docs/LABELLING.md).
+# a frame to its neighbours as strongly as to its own prediction. On SynthAffect's validation clips, offering
+# stronger smoothing too (0.2 s, 1 s) lost accuracy: from a handful of anchors, more candidates meant more
+# wrong picks (docs/LABELLING.md, `python -m benchmarks.auto_mode`).
 SMOOTHING_STRENGTHS = (0.0, 0.04)
 # Residuals at the anchors fade over this many seconds (chosen on SynthAffect's validation clips: 0.5 s kept
 # `weighted` as accurate pinned as unpinned at 2% support, where a linear correction lost 0.01 CCC).
