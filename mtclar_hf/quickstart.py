@@ -53,9 +53,9 @@ def register(subparsers) -> None:
 def quick_config(config_path=None, out: Path = DEFAULT_OUT):
     """The quick recipe, writing its training run into `out/train`."""
     from .errors import InputFileError
-    from .training.config import load_config
+    from .training.config import load_config, resolve_recipe
 
-    path = Path(config_path) if config_path is not None else QUICK_RECIPE
+    path = resolve_recipe(config_path) if config_path is not None else QUICK_RECIPE
     if not path.is_file():
         raise InputFileError(path, "training recipe not found (run from a clone of the repository, or pass --config)")
     config = load_config(path)
@@ -128,10 +128,10 @@ def held_out_clips_dir(config) -> Path:
 
 def evaluate_settings(model, clips) -> dict:
     """Pooled metrics of every mode and baseline for each support setting: {name: evaluate_encoded_clips(...)}."""
-    from .labeling.evaluation import evaluate_encoded_clips
+    from .labeling.evaluation import Protocol, evaluate_encoded_clips
 
     return {
-        name: evaluate_encoded_clips(model, clips, modes=(DEFAULT_MODE, *MODEL_MODES), **settings)
+        name: evaluate_encoded_clips(model, clips, Protocol(modes=(DEFAULT_MODE, *MODEL_MODES), **settings))
         for name, settings in SUPPORT_SETTINGS
     }
 

@@ -453,16 +453,12 @@ def run_label_batch(args, folder: Path) -> int:
     from tqdm.auto import tqdm
 
     from .summary import model_record
+    from .video import check_unique_stems
 
     videos = list_videos(folder)
     if not videos:
         raise InputFileError(folder, "no video files (or image frames) in this folder")
-    stems = [video.stem for video in videos]
-    clashing = sorted({stem for stem in stems if stems.count(stem) > 1})
-    if clashing:
-        raise InputFileError(
-            folder, f"videos {', '.join(clashing)} exist with several extensions; their outputs would collide"
-        )
+    check_unique_stems(folder, videos, "their outputs would collide")
     out_dir = Path(args.out)
     if out_dir.suffix.lower() in TABLE_FORMATS:
         raise ConfigError(f"--out {out_dir}: labelling a folder of videos needs an output FOLDER")
@@ -729,7 +725,7 @@ def evaluation_input(args):
 
 def run_evaluate(args) -> int:
     from ..io_utils import atomic_write_text
-    from .evaluation import evaluate_afew_va
+    from .evaluation import Protocol, evaluate_afew_va
     from .labeler import check_mode
     from .own_videos import evaluate_videos
 
@@ -738,21 +734,20 @@ def run_evaluate(args) -> int:
     modes = [check_mode(model, mode) for mode in args.anchor or default_evaluation_modes(model)]
     args.no_detect, args.follow, args.box_smoothing = args.faces == "landmarks", "largest", 0.5
     labeler = make_labeler(args, model, processor)
-    settings = dict(
+    protocol = Protocol(
         strategy=args.strategy,
         modes=modes,
         k=args.k,
         budget=args.budget,
         seed=args.seed,
         cross_actor=not args.no_cross_actor,
-        progress=show_progress(args),
-        **_anchor_kwargs(args),
+        anchor_options=_anchor_kwargs(args),
     )
     if kind == "afew-va":
-        report = evaluate_afew_va(labeler, items, faces=args.faces, fps=args.fps, **settings)
+        report = evaluate_afew_va(labeler, items, protocol, fps=args.fps, progress=show_progress(args), faces=args.faces)
         data = str(args.afew_va)
     else:
-        report = evaluate_videos(labeler, items, **settings)
+        report = evaluate_videos(labeler, items, protocol, progress=show_progress(args))
         data = {"videos": str(args.videos), "labels": str(args.labels or args.videos)}
     report = {"model": str(args.model), "data": data, "faces": args.faces, **report}
     atomic_write_text(args.out, json.dumps(report, indent=2, allow_nan=False) + "\n")

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,6 +50,59 @@ from .support import active_frames, budget_count, select_support
 from .video import DEFAULT_FOLDER_FPS, VideoFrame
 
 ACTIVE_ROUNDS = 3  # after the first frame, `--strategy active` spends its budget in this many rounds
+
+
+@dataclass
+class Protocol:
+    """How the protocol picks support frames (`strategy` with `k`, `budget`, `seed`), which modes it scores (both
+    baselines are always added), whether it also scores cross-actor anchors, and the anchor modes' options
+    (`max_anchors`, `time_scale`, `similarity_temperature`)."""
+
+    strategy: str = "every-k"
+    modes: Sequence[str] = (AUTO_MODE,)
+    k: int = 20
+    budget: float = 0.06
+    seed: int = 0
+    cross_actor: bool = True
+    anchor_options: dict = field(default_factory=dict)
+
+    def scored_modes(self) -> list[str]:
+        """The modes to score, baselines included; a one-line error for a setting the protocol cannot run."""
+        modes = list(dict.fromkeys([*self.modes, *BASELINES]))
+        unknown = [mode for mode in modes if mode not in ALL_MODES]
+        if unknown:
+            raise ConfigError(f"unknown anchor mode(s) {unknown} (choose from {', '.join(ALL_MODES)})")
+        if self.strategy == "given":
+            raise ConfigError("--strategy given needs a user's CSV; evaluation picks support frames from the ground truth")
+        return modes
+
+    def support(self, model, clip) -> list[int]:
+        """The support frames the strategy picks among the clip's candidates (faceless ones included)."""
+        if self.strategy == "active":
+            return active_support(model, clip, self.budget)
+        return select_support(
+            self.strategy, clip.support_candidates, k=self.k, budget=self.budget, seed=self.seed,
+            embeddings=clip.encoded.embeddings,
+        )
+
+    def describe(self, faces: str) -> dict:
+        """The report's `protocol` section."""
+        return {
+            "strategy": self.strategy,
+            "k": self.k if self.strategy == "every-k" else None,
+            "budget": self.budget if self.strategy in ("fraction", "random", "diverse", "active") else None,
+            "active_rounds": ACTIVE_ROUNDS if self.strategy == "active" else None,
+            "seed": self.seed,
+            "anchor_modes": [m for m in self.modes if m not in BASELINES],
+            "baselines": list(BASELINES),
+            "anchor_options": dict(self.anchor_options),
+            "faces": faces,
+            "scored_frames": "labelled query frames only (support frames excluded), where a face was found",
+            "pooled": "all query frames of all videos together",
+            "video_mean": "mean of the per-video metrics",
+            "video_mean_skipped": "videos left out of each video_mean figure because it is undefined there",
+            "cross_actor_pairing": "next clip in clip-id order (cyclic) with a different actor; anchor frames at the same relative positions",
+        }
 
 
 @dataclass
@@ -221,21 +274,11 @@ def predict_scored(model, query_embeddings, query_times, anchors, mode: str, anc
 
 
 def evaluate_encoded_clips(
-    model,
-    clips: Sequence[LabelledClip],
-    strategy: str = "every-k",
-    modes: Sequence[str] = ("latest",),
-    k: int = 20,
-    budget: float = 0.06,
-    seed: int = 0,
-    anchor_source: str = "same_video",
-    **anchor_kwargs,
+    model, clips: Sequence[LabelledClip], protocol: Protocol | None = None, anchor_source: str = "same_video"
 ) -> dict:
     """Per-video and pooled metrics of each mode (+ both baselines) for one anchor source."""
-    modes = list(dict.fromkeys(list(modes) + list(BASELINES)))
-    unknown = [m for m in modes if m not in ALL_MODES]
-    if unknown:
-        raise ConfigError(f"unknown anchor mode(s) {unknown} (choose from {', '.join(ALL_MODES)})")
+    protocol = protocol or Protocol()
+    modes = protocol.scored_modes()
     partners = cross_actor_partners(clips) if anchor_source == "cross_actor" else {}
     by_id = {clip.clip_id: clip for clip in clips}
     pooled = {mode: ([], [], [], []) for mode in modes}
@@ -243,12 +286,7 @@ def evaluate_encoded_clips(
     total_frames = total_faces = total_support = 0
     for clip in clips:
         video = clip.encoded
-        if strategy == "active":
-            chosen = active_support(model, clip, budget)
-        else:
-            chosen = select_support(
-                strategy, clip.support_candidates, k=k, budget=budget, seed=seed, embeddings=video.embeddings
-            )
+        chosen = protocol.support(model, clip)
         support = [frame for frame in chosen if video.face_found[frame]]
         if not support:
             continue
@@ -272,7 +310,8 @@ def evaluate_encoded_clips(
             entry["anchor_clip"] = partners[clip.clip_id]
         for mode in modes:
             valence, arousal, estimated = predict_scored(
-                model, video.embeddings[queries], video.timestamps[queries], anchors, mode, anchor_source, anchor_kwargs
+                model, video.embeddings[queries], video.timestamps[queries], anchors, mode, anchor_source,
+                protocol.anchor_options,
             )
             if estimated is not None:
                 entry.setdefault("estimated", {})[mode] = estimated
@@ -343,79 +382,34 @@ def best_modes(section: dict) -> dict:
 def evaluate_afew_va(
     labeler: FewShotVideoLabeler,
     clips: Iterable,
-    strategy: str = "every-k",
-    modes: Sequence[str] = ("latest",),
-    k: int = 20,
-    budget: float = 0.06,
-    seed: int = 0,
-    cross_actor: bool = True,
+    protocol: Protocol | None = None,
     fps: float = DEFAULT_FOLDER_FPS,
     progress: bool = False,
     faces: str = "landmarks",
-    **anchor_kwargs,
 ) -> dict:
     """The whole protocol on AFEW-VA clips (`load_afew_va_clips` or `iter_prepared_clips`): a JSON-ready dict."""
-    check_strategy(strategy)
+    protocol = protocol or Protocol()
+    protocol.scored_modes()  # a bad setting fails before the encoding
     encoded = encode_clips(labeler, clips, fps=fps, progress=progress, faces=faces)
     if not encoded:
         raise ConfigError("no AFEW-VA clip with frames to evaluate")
-    return evaluate_labelled_clips(
-        labeler.model,
-        encoded,
-        strategy=strategy,
-        modes=modes,
-        k=k,
-        budget=budget,
-        seed=seed,
-        cross_actor=cross_actor,
-        faces=faces,
-        **anchor_kwargs,
-    )
-
-
-def check_strategy(strategy: str) -> None:
-    if strategy == "given":
-        raise ConfigError("--strategy given needs a user's CSV; evaluation picks support frames from the ground truth")
+    return evaluate_labelled_clips(labeler.model, encoded, protocol, faces=faces)
 
 
 def evaluate_labelled_clips(
-    model,
-    encoded: Sequence[LabelledClip],
-    strategy: str = "every-k",
-    modes: Sequence[str] = ("latest",),
-    k: int = 20,
-    budget: float = 0.06,
-    seed: int = 0,
-    cross_actor: bool = True,
-    faces: str = "landmarks",
-    **anchor_kwargs,
+    model, encoded: Sequence[LabelledClip], protocol: Protocol | None = None, faces: str = "landmarks"
 ) -> dict:
     """The report of the protocol on clips already encoded (AFEW-VA clips, or a user's videos with their labels):
     the protocol's settings, `same_video` and `cross_actor` sections, and the best mode of each metric."""
-    check_strategy(strategy)
-    settings = dict(strategy=strategy, modes=modes, k=k, budget=budget, seed=seed, **anchor_kwargs)
+    protocol = protocol or Protocol()
+    protocol.scored_modes()
     report = {
-        "protocol": {
-            "strategy": strategy,
-            "k": k if strategy == "every-k" else None,
-            "budget": budget if strategy in ("fraction", "random", "diverse", "active") else None,
-            "active_rounds": ACTIVE_ROUNDS if strategy == "active" else None,
-            "seed": seed,
-            "anchor_modes": [m for m in modes if m not in BASELINES],
-            "baselines": list(BASELINES),
-            "anchor_options": {key: value for key, value in anchor_kwargs.items()},
-            "faces": faces,
-            "scored_frames": "labelled query frames only (support frames excluded), where a face was found",
-            "pooled": "all query frames of all videos together",
-            "video_mean": "mean of the per-video metrics",
-            "video_mean_skipped": "videos left out of each video_mean figure because it is undefined there",
-            "cross_actor_pairing": "next clip in clip-id order (cyclic) with a different actor; anchor frames at the same relative positions",
-        },
-        "same_video": evaluate_encoded_clips(model, encoded, anchor_source="same_video", **settings),
+        "protocol": protocol.describe(faces),
+        "same_video": evaluate_encoded_clips(model, encoded, protocol, anchor_source="same_video"),
     }
-    if cross_actor:
+    if protocol.cross_actor:
         if len({clip.actor for clip in encoded}) > 1:
-            report["cross_actor"] = evaluate_encoded_clips(model, encoded, anchor_source="cross_actor", **settings)
+            report["cross_actor"] = evaluate_encoded_clips(model, encoded, protocol, anchor_source="cross_actor")
         else:
             report["cross_actor"] = None
             report["protocol"]["cross_actor_note"] = "skipped: every clip has the same actor"

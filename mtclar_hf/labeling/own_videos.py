@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputFileError, LabelError
-from .evaluation import LabelledClip, check_strategy, evaluate_labelled_clips
+from .evaluation import LabelledClip, Protocol, evaluate_labelled_clips
 from .support import read_label_csv
-from .video import list_video_files
+from .video import check_unique_stems, list_video_files
 
 
 @dataclass
@@ -74,12 +74,8 @@ def list_labelled_videos(videos_dir, labels_dir=None, actors: dict[str, str] | N
     videos = list_video_files(videos_dir)
     if not videos:
         raise InputFileError(videos_dir, "no video files in this folder")
+    check_unique_stems(videos_dir, videos, "which labels go with which?")
     stems = [video.stem for video in videos]
-    clashing = sorted({stem for stem in stems if stems.count(stem) > 1})
-    if clashing:
-        raise InputFileError(
-            videos_dir, f"videos {', '.join(clashing)} exist with several extensions; which labels go with which?"
-        )
     actors = actors or {}
     unknown = sorted(set(actors) - {v.name for v in videos} - set(stems))
     if unknown:
@@ -121,37 +117,16 @@ def encode_videos(labeler, videos: Sequence[LabelledVideo], progress: bool = Fal
     return clips
 
 
-def evaluate_videos(
-    labeler,
-    videos: Sequence[LabelledVideo],
-    strategy: str = "every-k",
-    modes: Sequence[str] = ("latest",),
-    k: int = 20,
-    budget: float = 0.06,
-    seed: int = 0,
-    cross_actor: bool = True,
-    progress: bool = False,
-    **anchor_kwargs,
-) -> dict:
+def evaluate_videos(labeler, videos: Sequence[LabelledVideo], protocol: Protocol | None = None, progress: bool = False) -> dict:
     """The whole protocol on a user's labelled videos (`list_labelled_videos`): the report `evaluate_afew_va` gives."""
-    check_strategy(strategy)
+    protocol = protocol or Protocol()
+    protocol.scored_modes()  # a bad setting fails before the encoding
     if labeler.detector is None:
         raise ConfigError("evaluating videos needs a labeller with a face detector: videos carry no landmarks")
     if not videos:
         raise ConfigError("no video to evaluate")
     clips = encode_videos(labeler, videos, progress=progress)
-    report = evaluate_labelled_clips(
-        labeler.model,
-        clips,
-        strategy=strategy,
-        modes=modes,
-        k=k,
-        budget=budget,
-        seed=seed,
-        cross_actor=cross_actor,
-        faces="detector",
-        **anchor_kwargs,
-    )
+    report = evaluate_labelled_clips(labeler.model, clips, protocol, faces="detector")
     report["protocol"]["support_candidates"] = "the labelled frames of each video"
     own = all(video.actor == video.path.stem for video in videos)
     report["protocol"]["actors"] = "each video is its own actor" if own else "from the actors CSV"

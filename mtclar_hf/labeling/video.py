@@ -306,6 +306,14 @@ def plausible_box(box, image_shape, where) -> tuple[float, float, float, float] 
     return box
 
 
+def check_unique_stems(folder, files: list[Path], consequence: str) -> None:
+    """One line naming the videos of `folder` that share a name but not an extension, and what that breaks."""
+    stems = [file.stem for file in files]
+    clashing = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if clashing:
+        raise InputFileError(folder, f"videos {', '.join(clashing)} exist with several extensions; {consequence}")
+
+
 def iter_frames(source, fps: float = DEFAULT_FOLDER_FPS, annotation=None) -> Iterator[VideoFrame]:
     """Frames of a video file or a frame folder, decoded lazily, one `VideoFrame` at a time."""
     source = Path(source)

@@ -7,7 +7,10 @@ import json
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="training config, YAML or JSON (see configs/*.yaml)")
+    parser.add_argument(
+        "--config", required=True,
+        help="training config, YAML or JSON, or the name of a shipped recipe (synth_quick, affectnet_paper, sl, ...)",
+    )
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a config value, e.g. --set optim.lr=3e-4 --set training.epochs=2 (repeatable; VALUE is YAML)",

@@ -200,8 +200,21 @@ def apply_override(raw: dict, assignment: str, source: str = "--set") -> None:
     node[parts[-1]] = value
 
 
+def resolve_recipe(path: str | Path) -> Path:
+    """A config file, or the bare name of a recipe shipped with the package ("synth_quick" -> synth_quick.yaml of
+    `configs/`, also in a regular install)."""
+    from ..resources import shipped_file
+
+    path = Path(path)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    return shipped_file("recipes", f"{path.name}.yaml")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read `path` (YAML or JSON; None = all defaults), apply `--set` overrides, type-check, validate."""
+    """Read `path` (YAML or JSON, or a shipped recipe's name; None = all defaults), apply `--set` overrides,
+    type-check, validate."""
+    path = resolve_recipe(path) if path is not None else None
     raw = read_config_file(path) if path is not None else {}
     for assignment in overrides:
         apply_override(raw, assignment)

@@ -276,12 +276,12 @@ def test_evaluate_scores_query_frames_only(tmp_path, afew_raw, tiny_labeler_part
     """Independent check of the protocol: hold/interpolate recomputed by hand from the ground truth."""
     from mtclar_hf.data.afew_va import load_afew_va_clips
     from mtclar_hf.labeling import FewShotVideoLabeler
-    from mtclar_hf.labeling.evaluation import evaluate_afew_va
+    from mtclar_hf.labeling.evaluation import Protocol, evaluate_afew_va
 
     model, processor = tiny_labeler_parts
     clips = list(load_afew_va_clips(afew_raw))
     report = evaluate_afew_va(
-        FewShotVideoLabeler(model, processor, detector=None), clips, k=10, modes=["latest"], cross_actor=False
+        FewShotVideoLabeler(model, processor, detector=None), clips, Protocol(k=10, modes=["latest"], cross_actor=False)
     )
     truth, predicted = [], []
     for clip in clips:

@@ -12,6 +12,7 @@ from mtclar_hf.cli import main
 from mtclar_hf.errors import ConfigError, InputFileError, LabelError
 from mtclar_hf.labeling.evaluation import (
     LabelledClip,
+    Protocol,
     active_rounds,
     active_support,
     evaluate_encoded_clips,
@@ -57,7 +58,7 @@ def test_video_means_count_the_videos_they_skip():
     lively = LabelledClip(
         "lively", "b", encoded_video(rng.normal(size=(30, 4))), np.cos(np.arange(30.0)), np.sin(np.arange(30.0))
     )
-    section = evaluate_encoded_clips(None, [calm, lively], modes=["hold"], k=10)
+    section = evaluate_encoded_clips(None, [calm, lively], Protocol(modes=["hold"], k=10))
     # The calm clip's true valence is constant: its valence PCC is undefined, and hold's predictions are its
     # constant truth, so hold's CCC is too (interpolate's, off by rounding, is 0).
     assert section["per_video"]["calm"]["modes"]["hold"]["valence_pcc"] is None
@@ -70,7 +71,7 @@ def test_video_means_count_the_videos_they_skip():
     line = skipped_summary(section)
     assert line.startswith("video means leave out videos where a figure is undefined (of 2)")
     assert line.endswith(": valence_pcc 1; valence_ccc (hold 1)")
-    assert skipped_summary(evaluate_encoded_clips(None, [lively], modes=["hold"], k=10)) is None
+    assert skipped_summary(evaluate_encoded_clips(None, [lively], Protocol(modes=["hold"], k=10))) is None
 
 
 def test_unlabelled_frames_are_neither_support_nor_scored():
@@ -80,7 +81,7 @@ def test_unlabelled_frames_are_neither_support_nor_scored():
     clip = LabelledClip(
         "v", "v", encoded_video(rng.normal(size=(30, 4))), valence, valence.copy(), np.isfinite(valence)
     )
-    section = evaluate_encoded_clips(None, [clip], modes=["hold"], k=10)
+    section = evaluate_encoded_clips(None, [clip], Protocol(modes=["hold"], k=10))
     entry = section["per_video"]["v"]
     # every-k over the labelled frames: 3, then the next labelled frame from 13 on (18), then 23
     assert entry["num_support"] == 3
@@ -129,7 +130,7 @@ def test_active_support_spends_the_budget_in_rounds():
     clip = LabelledClip("c", "c", video, valence, valence.copy())
     support = active_support(SameAsAnchorModel(), clip, budget=0.06)
     assert len(support) == 6 and support[0] == 0 and support == sorted(set(support))
-    section = evaluate_encoded_clips(SameAsAnchorModel(), [clip], strategy="active", budget=0.06, modes=["latest"])
+    section = evaluate_encoded_clips(SameAsAnchorModel(), [clip], Protocol(strategy="active", budget=0.06, modes=["latest"]))
     assert section["per_video"]["c"]["num_support"] == 6
 
 

@@ -123,3 +123,14 @@ def test_training_provenance_carries_the_data_and_the_terms_of_the_starting_weig
     # Synthetic-only only when every part of the training was: SynthAffect on top of EmoNet saw real faces.
     assert training_provenance(synth_config, unprepared, emonet)["synthetic"] is False
     assert training_provenance(SimpleNamespace(data=SimpleNamespace(synth=None)), unprepared, None) is None
+
+
+def test_a_shipped_recipe_loads_by_name_from_anywhere(tmp_path, monkeypatch):
+    from mtclar_hf.training.config import load_config, resolve_recipe
+
+    monkeypatch.chdir(tmp_path)  # outside the checkout: only the package can resolve the name
+    assert resolve_recipe("synth_quick").name == "synth_quick.yaml"
+    assert load_config("synth_quick").data.synth.val_clips == 16
+    recipe = resolve_recipe("synth_quick").read_text()
+    (tmp_path / "synth_quick").write_text(recipe.replace("\nseed: 5\n", "\nseed: 3\n"))  # a file of that name wins
+    assert load_config("synth_quick").seed == 3
