@@ -75,7 +75,8 @@ PREVIEW_MIN_SIDE = 256  # tiny frames (SynthAffect examples are 96 px) are shown
 EXAMPLE_SEEDS = (3, 11, 27)  # SynthAffect identities of the example clips
 EXAMPLE_FRAMES = 60
 EXAMPLE_SIZE = 96
-STRATEGY_CHOICES = ("diverse", "fraction", "every-k", "random", "first")
+# "active": the next frames to label given the labels already in the table (what `mtclar suggest --support` does).
+STRATEGY_CHOICES = ("diverse", "active", "fraction", "every-k", "random", "first")
 CIRCLE_SIZE = 240
 CIRCLE_RADIUS = 100
 
@@ -538,23 +539,32 @@ class LabellingDemo:
         return table_from_rows(rows)
 
     def suggest(self, state, strategy, budget, table):
-        """Fill the table with the frames a strategy would have you label (labels you already set are kept)."""
+        """Fill the table with the frames a strategy would have you label (labels you already set are kept);
+        `active` adds the next frames to label given the labels in the table."""
         from mtclar_hf.labeling import select_support
+        from mtclar_hf.labeling.support import active_frames, budget_count
 
         if state is None:
             raise gr.Error("Load a video first (upload one or pick an example clip) and wait until it is encoded.", print_exception=False)
         encoded = state.encoded
+        known = {f: v for f, v in rows_from_table(table).items() if all(math.isfinite(x) for x in v)}
         with user_errors():
-            frames = select_support(
-                strategy,
-                encoded.face_found,
-                budget=float(budget),
-                k=max(1, round(1.0 / float(budget))),
-                embeddings=encoded.embeddings.numpy(),
-            )
+            if strategy == "active":
+                if not known:
+                    raise LabelError("label a frame or more first: `active` suggests the next frames given your labels")
+                model, _ = self.load_model(state.key[2])
+                count = budget_count(int(encoded.face_found.sum()), float(budget))
+                frames = sorted(set(rows_from_table(table)) | set(active_frames(model, encoded, known, count)))
+            else:
+                frames = select_support(
+                    strategy,
+                    encoded.face_found,
+                    budget=float(budget),
+                    k=max(1, round(1.0 / float(budget))),
+                    embeddings=encoded.embeddings.numpy(),
+                )
         if not frames:
             raise gr.Error("no frame with a face to suggest", print_exception=False)
-        known = {f: v for f, v in rows_from_table(table).items() if all(math.isfinite(x) for x in v)}
         rows = {}
         for f in frames:
             if f in known:
@@ -655,6 +665,18 @@ class LabellingDemo:
             rows = read_support_rows(upload, state.num_frames)
         note(f"{len(rows)} support frame(s) read from {Path(upload).name}.")
         return table_from_rows(rows)
+
+    def upload_labels(self, state, upload):
+        """A labels CSV downloaded earlier for this video brings its plots and summary back (after a reload)."""
+        from mtclar_hf.labeling.workspace import read_labels_upload
+
+        if state is None:
+            raise gr.Error("Load the video first, then upload its labels CSV.", print_exception=False)
+        with user_errors():
+            results = read_labels_upload(upload, state.num_frames)
+        state.results = results
+        note(f"Labels of {len(results)} frames read from {Path(upload).name}.")
+        return state, timeline_figure(results, state.example), va_figure(results), summary_markdown(results, state)
 
     def export_labels(self, state, fmt, request: gr.Request = None) -> list[str]:
         """The last labels in an annotation tool's format (NOVA, ELAN, AFEW-VA, time-based CSV)."""
@@ -773,6 +795,7 @@ class LabellingDemo:
             with gr.Row():
                 summary = gr.Markdown(elem_id="summary")
                 csv_file = gr.File(label="Labels (CSV)", elem_id="csv", interactive=False)
+                labels_upload = gr.UploadButton("Load labels CSV", file_types=[".csv"], size="sm", elem_id="labels-load")
             with gr.Row():
                 label_format = gr.Dropdown(["elan", "nova", "seconds", "afew-va"], value="elan", scale=1,
                                            label="Annotation format (docs/FORMATS.md)", elem_id="label-format")
@@ -815,12 +838,14 @@ class LabellingDemo:
                 [state, timeline, scatter, summary, csv_file, message],
                 api_name="label",
                 **heavy,
-            ).then(**after_load)
+            ).then(**after_load).then(lambda: gr.Dropdown(value="active"), None, strategy, **private)
             support_download_button.click(reporting(self.download_support, 1), [state, table], [support_file, message],
                                           **private)
             support_upload.upload(reporting(self.upload_support, 1), [state, support_upload], [table, message],
                                   **private)
             export_button.click(reporting(self.export_labels, 1), [state, label_format], [exported, message], **private)
+            labels_upload.upload(reporting(self.upload_labels, 4), [state, labels_upload],
+                                 [state, timeline, scatter, summary, message], **private)
             import_upload.upload(reporting(self.import_labels, 1), [state, label_format, import_upload, table],
                                  [table, message], **private)
             previous_button.click(reporting(functools.partial(self.step_queue, step=-1), 1), [queue, video],
@@ -911,7 +936,7 @@ def summary_markdown(results: pd.DataFrame, state: VideoState) -> str:
     lines = [
         f"**{frames}** frames, face found in **{faces}** ({faces / max(frames, 1):.0%}), "
         f"**{support}** support frames ({support / max(frames, 1):.1%} labelled by you), "
-        f"anchor mode `{labelling.get('anchor_mode', '?')}`.",
+        + (f"anchor mode `{labelling['anchor_mode']}`." if labelling else "labels loaded from a file."),
     ]
     auto = labelling.get("auto")
     if auto and auto["estimated"]:
@@ -923,6 +948,7 @@ def summary_markdown(results: pd.DataFrame, state: VideoState) -> str:
         )
     elif auto:
         lines.append(f"`auto` used **{describe_auto(auto)}**: label 3 frames or more for an estimate of the error.")
+    lines.append("Next: **Suggest frames** (strategy `active`) proposes the frames to label next, given your labels.")
     if state.example is not None:
         scored = results["face_found"].to_numpy() & ~results["is_support"].to_numpy()
         if scored.sum() >= 2:

@@ -92,6 +92,11 @@ def default_rate(timestamps: np.ndarray) -> float:
 
 def read_labels_table(path) -> FrameLabels:
     """A labels table of `mtclar label` (.csv, .parquet or .json records), checked for the columns we need."""
+    return labels_from_table(read_table(path), source=str(path))
+
+
+def read_table(path):
+    """The DataFrame of a labels table file (.csv, .parquet or .json records), unchecked."""
     import pandas as pd
 
     path = Path(path)
@@ -108,7 +113,7 @@ def read_labels_table(path) -> FrameLabels:
             table = pd.read_csv(path, dtype={"frame_name": str})  # AFEW-VA names like 00003 stay text
     except (ValueError, OSError, UnicodeDecodeError) as err:  # pandas' parser errors are ValueErrors
         raise InputFileError(path, f"cannot read as a labels table: {str(err).splitlines()[0]}") from None
-    return labels_from_table(table, source=str(path))
+    return table
 
 
 def labels_from_table(table, source: str = "labels") -> FrameLabels:

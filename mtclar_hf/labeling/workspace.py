@@ -276,3 +276,18 @@ def provenance_note(model) -> tuple[str, str]:
     if provenance.get("synthetic"):
         return "synthetic", f"Trained on {dataset}: {SYNTHETIC_WARNING}."
     return "real", f"Trained on {dataset} (real faces)."
+
+
+def read_labels_upload(path, num_frames: int):
+    """A labels table downloaded earlier for this video (`mtclar label`'s columns) as a DataFrame, checked: every
+    frame once, values in range, and as many frames as the video has."""
+    from .formats import labels_from_table, read_table
+
+    table = read_table(path)
+    labels = labels_from_table(table, source=str(path))
+    missing = [column for column in ("face_found", "is_support") if column not in table.columns]
+    if missing:
+        raise InputFileError(path, f"missing column(s) {', '.join(missing)}: expected a labels table of this demo")
+    if labels.num_frames != num_frames:
+        raise InputFileError(path, f"labels {labels.num_frames} frames, but this video has {num_frames}")
+    return table.sort_values("frame").reset_index(drop=True)

@@ -241,3 +241,25 @@ def test_the_mode_list_follows_the_loaded_model(demo, upload_clip, progress, tmp
     support = demo.set_label(state, None, 0, 0.5, 0.1)
     state, _, _, summary, csv_path = demo.label(str(upload_clip), True, str(untrained), support, "auto", state, None, progress)
     assert "`auto` used **offset**" in summary and pd.read_csv(csv_path).valence.between(-1, 1).all()
+
+
+def test_suggest_next_frames_from_the_labels_made_and_bring_labels_back_from_a_csv(demo, upload_clip, progress, tmp_path):
+    state, *_ = demo.load_video(str(upload_clip), True, "", progress)
+    with pytest.raises(gr.Error, match="label a frame or more first"):
+        demo.suggest(state, "active", 0.1, None)
+    support = demo.set_label(state, None, 0, 0.5, 0.1)
+    suggested = demo.suggest(state, "active", 0.1, support)
+    assert suggested["frame"].tolist()[0] == 0 and len(suggested) > 1  # the label kept, next frames added
+    assert suggested.loc[suggested.frame == 0, "valence"].item() == 0.5
+    assert suggested.loc[suggested.frame != 0, "valence"].isna().all()  # for the user to fill in
+
+    state, *_, csv_path = demo.label(str(upload_clip), True, "", support, "auto", state, None, progress)
+    labelled = state.results
+    state.results = None  # as after a reload: the labels CSV brings the plots and the summary back
+    state, timeline, scatter, summary = demo.upload_labels(state, csv_path)
+    assert state.results["valence"].tolist() == pytest.approx(labelled["valence"].tolist(), nan_ok=True)
+    assert "labels loaded from a file" in summary and len(timeline.axes) >= 2
+    short = tmp_path / "short.csv"
+    pd.read_csv(csv_path).iloc[:10].to_csv(short, index=False)
+    with pytest.raises(gr.Error, match="labels 10 frames, but this video has 48"):
+        demo.upload_labels(state, str(short))
