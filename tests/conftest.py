@@ -40,7 +40,7 @@ def tiny_model_dir(tmp_path_factory):
     return path
 
 
-# The learning test (a whole quickstart, about 6 minutes) is collected first, so pytest-xdist starts it
+# The learning test (a whole quickstart, about 8 minutes) is collected first, so pytest-xdist starts it
 # at once on one worker instead of two minutes in, when it used to run on alone at the end. (Grouping it
 # with `--dist loadgroup` was measured slower: the other modules' fixtures then ran on both workers.)
 LONGEST_FIRST = ("tests/training/test_learning.py",)
