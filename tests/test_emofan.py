@@ -438,16 +438,13 @@ def test_push_refuses_a_converted_emonet_folder(converted, tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def real_clip(tmp_path_factory):
+def real_clip(tmp_path_factory, real_faces_dir):
     """The first 8 frames of the shared real-face clip, re-encoded: plumbing needs few frames."""
     from itertools import islice
 
     from mtclar_hf.labeling.video import iter_frames, write_video
 
-    source = REPO_ROOT.parent / "shared" / "data" / "real_faces" / "single_face.mp4"
-    if not source.exists():
-        pytest.skip(f"shared real-face media not found at {source}")
-    frames = [frame.image for frame in islice(iter_frames(source), 8)]
+    frames = [frame.image for frame in islice(iter_frames(real_faces_dir / "single_face.mp4"), 8)]
     return write_video(frames, tmp_path_factory.mktemp("real") / "clip.mp4", fps=25.0)
 
 
