@@ -199,8 +199,9 @@ def pinned_predictions(
     **anchor_kwargs,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A mode's predictions made to meet every anchor's label: each stretch between two anchors is shifted by the
-    linear interpolation of the residuals at its ends (label minus the prediction just after the first anchor and
-    just before the second), so the curve has no jump at an anchor. Baselines need no pinning."""
+    residuals at its ends (label minus the prediction just after the first anchor and just before the second),
+    each fading over `decay` seconds (None: interpolated linearly), so the curve has no jump at an anchor.
+    Baselines need no pinning."""
     predicted = predict_from_anchors(model, query_embeddings, query_times, anchors, mode=mode, **anchor_kwargs)
     if mode in BASELINES or len(query_times) == 0:
         return predicted
@@ -212,13 +213,13 @@ def pinned_predictions(
     edge_times = np.concatenate([times[needed] + _EDGE, times[needed] - _EDGE])
     edges = predict_from_anchors(model, anchors.embeddings[edge_index], edge_times, anchors, mode=mode, **anchor_kwargs)
     low, high = label_range(model)
+    start, stop = np.clip(previous, 0, len(anchors) - 1), np.clip(previous + 1, 0, len(anchors) - 1)
+    weight_start, weight_stop = _residual_weights(query_times - times[start], times[stop] - query_times, decay)
     pinned = []
     for dim, labels in enumerate((anchors.valence, anchors.arousal)):
         after, before = np.zeros(len(anchors)), np.zeros(len(anchors))
         after[needed] = labels[needed] - edges[dim][: len(needed)]
         before[needed] = labels[needed] - edges[dim][len(needed) :]
-        start, stop = np.clip(previous, 0, len(anchors) - 1), np.clip(previous + 1, 0, len(anchors) - 1)
-        weight_start, weight_stop = _residual_weights(query_times - times[start], times[stop] - query_times, decay)
         correction = weight_start * after[start] + weight_stop * before[stop]
         correction = np.where(previous < 0, before[0], correction)  # before the first anchor: its left residual
         correction = np.where(previous >= len(anchors) - 1, after[-1], correction)  # after the last: its right one

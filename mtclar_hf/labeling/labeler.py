@@ -421,15 +421,13 @@ def per_anchor_predictions(
 
 def anchor_disagreement(model, query_embeddings: torch.Tensor, query_times: np.ndarray, anchors: Anchors) -> np.ndarray:
     """How much the two anchors nearest in time disagree about each query (Q,): the mean over valence and arousal
-    of |prediction from one - prediction from the other|, with the model's own rule (`latest`'s where its pair
-    heads are trained, else `offset`'s, else the labels themselves). NaN with fewer than two anchors."""
+    of |prediction from one - prediction from the other|, by the model's `fallback_mode` (a baseline's predictions
+    are the anchors' labels themselves). NaN with fewer than two anchors."""
     query_times = np.asarray(query_times, dtype=np.float64)
     if len(anchors) < 2:
         return np.full(len(query_times), np.nan)
     index = nearest_in_time(anchors.timestamps, query_times, 2)
-    modes = available_modes(model)
-    rule = next(mode for mode in ("latest", "offset", "hold") if mode in modes)
-    valence, arousal = per_anchor_predictions(model, query_embeddings, anchors, index, rule)
+    valence, arousal = per_anchor_predictions(model, query_embeddings, anchors, index, fallback_mode(model))
     return 0.5 * (np.abs(valence[:, 0] - valence[:, 1]) + np.abs(arousal[:, 0] - arousal[:, 1]))
 
 
