@@ -46,14 +46,14 @@ import pandas as pd  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from mtclar_hf.errors import InputFileError, LabelError, MTCLARError  # noqa: E402
-from mtclar_hf.io_utils import atomic_path  # noqa: E402
+from mtclar_hf.io_utils import atomic_path, sha256_of  # noqa: E402
 from mtclar_hf.labeling.faces import DEFAULT_DETECTOR  # noqa: E402
+from mtclar_hf.labeling.formats import FORMATS  # noqa: E402
 from mtclar_hf.labeling.labeler import ALL_MODES, AUTO_MODE  # noqa: E402
 from mtclar_hf.labeling.workspace import (  # noqa: E402
     TABLE_COLUMNS,
     SupportStore,
     empty_support_table,
-    file_digest,
     provenance_note,
     rows_from_table,
     skipped_note,
@@ -83,11 +83,6 @@ CIRCLE_RADIUS = 100
 
 # ---------------------------------------------------------------------------------------------------------------
 # Small pure helpers (unit-tested directly)
-
-
-def support_from_table(table, num_frames: int) -> dict[int, tuple[float, float]]:
-    """The labelled rows of the support table (frames without labels yet are left out, see `split_support_table`)."""
-    return split_support_table(table, num_frames)[0]
 
 
 def circle_to_valence_arousal(x: float, y: float) -> tuple[float, float]:
@@ -241,7 +236,7 @@ def write_example_clips(folder: Path, seeds=EXAMPLE_SEEDS, num_frames=EXAMPLE_FR
     for seed in seeds:
         clip = render_clip(seed, num_frames, image_size=size, seed=0)
         path = write_video(tracked_face_crops(clip, size), folder / f"synthaffect_{seed}.mp4", fps=clip.fps)
-        examples.append(ExampleClip(path, file_digest(path), clip.valence.astype(np.float64), clip.arousal.astype(np.float64)))
+        examples.append(ExampleClip(path, sha256_of([path]), clip.valence.astype(np.float64), clip.arousal.astype(np.float64)))
     return examples
 
 
@@ -399,7 +394,7 @@ class LabellingDemo:
         path = check_upload(video)
         report = thread_safe_progress(progress)
         model, processor = self.load_model(model_name, report)
-        digest = file_digest(path)
+        digest = sha256_of([path])
         example = self.example_for(digest)
         # SynthAffect faces are drawn, so a face detector may miss them: example clips are face crops.
         detector = None if crops or example is not None else DEFAULT_DETECTOR
@@ -542,19 +537,20 @@ class LabellingDemo:
         """Fill the table with the frames a strategy would have you label (labels you already set are kept);
         `active` adds the next frames to label given the labels in the table."""
         from mtclar_hf.labeling import select_support
-        from mtclar_hf.labeling.support import active_frames, budget_count
+        from mtclar_hf.labeling.support import suggest_frames
 
         if state is None:
             raise gr.Error("Load a video first (upload one or pick an example clip) and wait until it is encoded.", print_exception=False)
         encoded = state.encoded
-        known = {f: v for f, v in rows_from_table(table).items() if all(math.isfinite(x) for x in v)}
+        listed = rows_from_table(table)
+        known = {f: v for f, v in listed.items() if all(math.isfinite(x) for x in v)}
         with user_errors():
             if strategy == "active":
                 if not known:
                     raise LabelError("label a frame or more first: `active` suggests the next frames given your labels")
                 model, _ = self.load_model(state.key[2])
-                count = budget_count(int(encoded.face_found.sum()), float(budget))
-                frames = sorted(set(rows_from_table(table)) | set(active_frames(model, encoded, known, count)))
+                next_frames = suggest_frames(model, encoded, budget=float(budget), support=known)
+                frames = sorted(set(listed) | set(next_frames))
             else:
                 frames = select_support(
                     strategy,
@@ -797,7 +793,7 @@ class LabellingDemo:
                 csv_file = gr.File(label="Labels (CSV)", elem_id="csv", interactive=False)
                 labels_upload = gr.UploadButton("Load labels CSV", file_types=[".csv"], size="sm", elem_id="labels-load")
             with gr.Row():
-                label_format = gr.Dropdown(["elan", "nova", "seconds", "afew-va"], value="elan", scale=1,
+                label_format = gr.Dropdown(list(FORMATS), value="elan", scale=1,
                                            label="Annotation format (docs/FORMATS.md)", elem_id="label-format")
                 export_button = gr.Button("Export labels", elem_id="export", scale=1)
                 import_upload = gr.UploadButton("Import labels as support frames", file_count="multiple", scale=1,

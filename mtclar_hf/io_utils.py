@@ -9,6 +9,7 @@ which is atomic on POSIX file systems.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -101,9 +102,20 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def sha256_of(paths) -> str:
+    """SHA-256 over the bytes of `paths`, one after the other, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json_object(path: str | os.PathLike, missing: str | None = "file not found") -> dict | None:

@@ -15,7 +15,6 @@ Everything that can fail is checked locally before the first byte leaves the mac
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, InputFileError, UnsafeModelError
-from ..io_utils import atomic_directory, read_json_object
+from ..io_utils import atomic_directory, read_json_object, sha256_of
 
 # Pickle-based formats: loading them can run arbitrary code, so they never go into (or come from) a repo.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -136,12 +135,7 @@ def read_safetensors_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
 
 def weights_digest(model_dir) -> str:
     """SHA-256 over the safetensors weight file(s): which weights an export or a labelled video came from."""
-    digest = hashlib.sha256()
-    for path in _weight_files(Path(model_dir)):
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    return sha256_of(_weight_files(Path(model_dir)))
 
 
 def expected_shapes(config, architecture: str) -> dict[str, tuple[int, ...]]:

@@ -312,12 +312,6 @@ def _anchor_kwargs(args) -> dict:
 # mtclar label
 
 
-def list_videos(folder: Path) -> list[Path]:
-    from .video import list_video_files
-
-    return list_video_files(folder)
-
-
 def is_frame_folder(folder: Path) -> bool:
     from .video import list_frame_files
 
@@ -453,9 +447,9 @@ def run_label_batch(args, folder: Path) -> int:
     from tqdm.auto import tqdm
 
     from .summary import model_record
-    from .video import check_unique_stems
+    from .video import check_unique_stems, list_video_files
 
-    videos = list_videos(folder)
+    videos = list_video_files(folder)
     if not videos:
         raise InputFileError(folder, "no video files (or image frames) in this folder")
     check_unique_stems(folder, videos, "their outputs would collide")
@@ -575,26 +569,18 @@ def register_label(subparsers) -> None:
 def run_suggest(args) -> int:
     import pandas as pd
 
-    from .support import active_frames, budget_count, check_support, k_centre_frames, read_support_csv
+    from .support import check_support, read_support_csv, suggest_frames
 
     source = Path(args.source)
     support = read_support_csv(args.support, video=source.name) if args.support is not None else None
     model, processor = load_model_and_processor(args.model, device=args.device)
     labeler = make_labeler(args, model, processor)
     encoded = labeler.encode(source, fps=args.fps, progress=show_progress(args))
-    num_faces = int(encoded.face_found.sum())
-    if num_faces == 0:
-        raise InputFileError(source, "no face found in any frame: nothing to label")
-    count = args.count if args.count is not None else budget_count(num_faces, args.budget)
-    if count < 1:
-        raise ConfigError(f"--count must be >= 1, got {count}")
-    if support is None:
-        chosen = k_centre_frames(encoded.embeddings, encoded.face_found, count)
-    else:
+    if support is not None and encoded.face_found.any():
         check_support(support, encoded.face_found, source=str(args.support), drop_faceless=True)
-        chosen = active_frames(model, encoded, support, count)
-        if not chosen:
-            raise ConfigError(f"{source}: every frame with a face is labelled already: nothing left to suggest")
+    if args.count is not None and args.count < 1:
+        raise ConfigError(f"--count must be >= 1, got {args.count}")
+    chosen = suggest_frames(model, encoded, args.count, args.budget, support)
     table = pd.DataFrame(
         {
             "rank": range(1, len(chosen) + 1),

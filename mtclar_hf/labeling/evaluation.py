@@ -66,15 +66,18 @@ class Protocol:
     cross_actor: bool = True
     anchor_options: dict = field(default_factory=dict)
 
-    def scored_modes(self) -> list[str]:
-        """The modes to score, baselines included; a one-line error for a setting the protocol cannot run."""
-        modes = list(dict.fromkeys([*self.modes, *BASELINES]))
-        unknown = [mode for mode in modes if mode not in ALL_MODES]
+    def __post_init__(self):
+        """A one-line error, at once, for a setting the protocol cannot run."""
+        unknown = [mode for mode in self.scored_modes if mode not in ALL_MODES]
         if unknown:
             raise ConfigError(f"unknown anchor mode(s) {unknown} (choose from {', '.join(ALL_MODES)})")
         if self.strategy == "given":
             raise ConfigError("--strategy given needs a user's CSV; evaluation picks support frames from the ground truth")
-        return modes
+
+    @property
+    def scored_modes(self) -> list[str]:
+        """The modes to score, baselines included."""
+        return list(dict.fromkeys([*self.modes, *BASELINES]))
 
     def support(self, model, clip) -> list[int]:
         """The support frames the strategy picks among the clip's candidates (faceless ones included)."""
@@ -206,10 +209,13 @@ def cross_actor_anchors(clip: LabelledClip, partner: LabelledClip, support: list
     """Anchors at the clip's support times, with the partner's frames at the same relative positions."""
     num, num_partner = clip.encoded.num_frames, partner.encoded.num_frames
     scale = (num_partner - 1) / (num - 1) if num > 1 else 0.0
-    rows = [int(round(s * scale)) for s in support]
+    pairs = [(s, int(round(s * scale))) for s in support]
+    # A partner frame can anchor only where it has a face and a label (a user's videos may be partly labelled).
+    pairs = [(s, row) for s, row in pairs if partner.encoded.face_found[row] and partner.labelled[row]]
+    support, rows = [s for s, _ in pairs], [row for _, row in pairs]
     return Anchors(
         embeddings=partner.encoded.embeddings[rows],
-        timestamps=clip.encoded.timestamps[support],
+        timestamps=clip.encoded.timestamps[support].astype(np.float64),
         valence=partner.valence[rows],
         arousal=partner.arousal[rows],
     )
@@ -274,11 +280,17 @@ def predict_scored(model, query_embeddings, query_times, anchors, mode: str, anc
 
 
 def evaluate_encoded_clips(
-    model, clips: Sequence[LabelledClip], protocol: Protocol | None = None, anchor_source: str = "same_video"
+    model,
+    clips: Sequence[LabelledClip],
+    protocol: Protocol | None = None,
+    anchor_source: str = "same_video",
+    supports: dict[str, list[int]] | None = None,
 ) -> dict:
-    """Per-video and pooled metrics of each mode (+ both baselines) for one anchor source."""
+    """Per-video and pooled metrics of each mode (+ both baselines) for one anchor source. `supports` (clip id ->
+    frames) reuses support frames already picked by `protocol.support`, for the other anchor source."""
     protocol = protocol or Protocol()
-    modes = protocol.scored_modes()
+    modes = protocol.scored_modes
+    supports = supports if supports is not None else {clip.clip_id: protocol.support(model, clip) for clip in clips}
     partners = cross_actor_partners(clips) if anchor_source == "cross_actor" else {}
     by_id = {clip.clip_id: clip for clip in clips}
     pooled = {mode: ([], [], [], []) for mode in modes}
@@ -286,7 +298,7 @@ def evaluate_encoded_clips(
     total_frames = total_faces = total_support = 0
     for clip in clips:
         video = clip.encoded
-        chosen = protocol.support(model, clip)
+        chosen = supports[clip.clip_id]
         support = [frame for frame in chosen if video.face_found[frame]]
         if not support:
             continue
@@ -294,6 +306,8 @@ def evaluate_encoded_clips(
             if clip.clip_id not in partners:
                 continue
             anchors = cross_actor_anchors(clip, by_id[partners[clip.clip_id]], support)
+            if not len(anchors):
+                continue
         else:
             anchors = same_video_anchors(clip, support)
         queries = np.setdiff1d(np.flatnonzero(video.face_found & clip.labelled), support)
@@ -389,7 +403,6 @@ def evaluate_afew_va(
 ) -> dict:
     """The whole protocol on AFEW-VA clips (`load_afew_va_clips` or `iter_prepared_clips`): a JSON-ready dict."""
     protocol = protocol or Protocol()
-    protocol.scored_modes()  # a bad setting fails before the encoding
     encoded = encode_clips(labeler, clips, fps=fps, progress=progress, faces=faces)
     if not encoded:
         raise ConfigError("no AFEW-VA clip with frames to evaluate")
@@ -402,14 +415,14 @@ def evaluate_labelled_clips(
     """The report of the protocol on clips already encoded (AFEW-VA clips, or a user's videos with their labels):
     the protocol's settings, `same_video` and `cross_actor` sections, and the best mode of each metric."""
     protocol = protocol or Protocol()
-    protocol.scored_modes()
+    supports = {clip.clip_id: protocol.support(model, clip) for clip in encoded}  # one pick serves both sources
     report = {
         "protocol": protocol.describe(faces),
-        "same_video": evaluate_encoded_clips(model, encoded, protocol, anchor_source="same_video"),
+        "same_video": evaluate_encoded_clips(model, encoded, protocol, "same_video", supports),
     }
     if protocol.cross_actor:
         if len({clip.actor for clip in encoded}) > 1:
-            report["cross_actor"] = evaluate_encoded_clips(model, encoded, protocol, anchor_source="cross_actor")
+            report["cross_actor"] = evaluate_encoded_clips(model, encoded, protocol, "cross_actor", supports)
         else:
             report["cross_actor"] = None
             report["protocol"]["cross_actor_note"] = "skipped: every clip has the same actor"

@@ -32,14 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.afew_va import LABEL_SCALE
 from ..errors import ConfigError, InputFileError, LabelError
-from ..io_utils import atomic_path
+from ..io_utils import atomic_write_text
 from .faces import NUM_LANDMARKS
 
 FORMATS = ("nova", "elan", "afew-va", "seconds")
 DIMENSIONS = ("valence", "arousal")
 LABEL_COLUMNS = ("frame", "timestamp", "valence", "arousal")
-AFEW_SCALE = 10  # AFEW-VA stores labels as integers in [-10, 10]
 ELAN_DECIMALS = 2
 NOVA_SUFFIX = ".annotation"
 NOVA_DATA_SUFFIX = ".annotation~"
@@ -226,16 +226,10 @@ def export_labels(labels: FrameLabels, to: str, out, rate: float | None = None, 
     if to == "nova":
         return write_nova(labels, out, rate or default_rate(labels.timestamps))
     if to == "elan":
-        return [write_text(out, elan_document(labels))]
+        return [atomic_write_text(out, elan_document(labels))]
     if to == "afew-va":
-        return [write_text(out, afew_va_json(labels, video_id or out.stem))]
-    return [write_text(out, seconds_csv(labels, rate or default_rate(labels.timestamps)))]
-
-
-def write_text(path: Path, text: str) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
+        return [atomic_write_text(out, afew_va_json(labels, video_id or out.stem))]
+    return [atomic_write_text(out, seconds_csv(labels, rate or default_rate(labels.timestamps)))]
 
 
 def _number(value: float, decimals: int = 4) -> str:
@@ -273,8 +267,8 @@ def write_nova(labels: FrameLabels, out: Path, rate: float) -> list[Path]:
     for dimension, values in zip(DIMENSIONS, (valence, arousal)):
         header, data = nova_paths(out, labels.source)[dimension]
         lines = [f"{_number(v)};1" if math.isfinite(v) else "NaN;0" for v in values]
-        written.append(write_text(data, "\n".join(lines) + "\n"))
-        written.append(write_text(header, nova_header(dimension, rate, len(lines))))
+        written.append(atomic_write_text(data, "\n".join(lines) + "\n"))
+        written.append(atomic_write_text(header, nova_header(dimension, rate, len(lines))))
     return written
 
 
@@ -349,8 +343,8 @@ def afew_va_json(labels: FrameLabels, video_id: str, actor: str = "") -> str:
             continue  # a labelled frame whose crop had no landmarks (a whole-frame crop) cannot be described
         name = labels.names[i] if labels.names is not None else f"{i:05d}"
         frames[name] = {
-            "valence": int(round(labels.valence[i] * AFEW_SCALE)),
-            "arousal": int(round(labels.arousal[i] * AFEW_SCALE)),
+            "valence": int(round(labels.valence[i] * LABEL_SCALE)),
+            "arousal": int(round(labels.arousal[i] * LABEL_SCALE)),
             "landmarks": [[round(float(x), 3), round(float(y), 3)] for x, y in points],
         }
     if not frames:
@@ -418,7 +412,7 @@ def write_support_csv(support: dict, frame_times: np.ndarray, out) -> Path:
     for frame in sorted(support):
         valence, arousal = support[frame]
         lines.append(f"{frame},{frame_times[frame]:.6f},{_number(valence)},{_number(arousal)}")
-    return write_text(Path(out), "\n".join(lines) + "\n")
+    return atomic_write_text(Path(out), "\n".join(lines) + "\n")
 
 
 def _parse_xml(path: Path) -> ET.Element:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-FORMAT_CHOICES = ("nova", "elan", "afew-va", "seconds")  # mtclar_hf.labeling.formats.FORMATS, without importing it
+from .formats import FORMATS
 
 
 def run_export(args) -> int:
@@ -51,7 +51,7 @@ def register(subparsers) -> None:
         "Times come from the table's frame timestamps (variable frame rate safe).",
     )
     export.add_argument("labels", help="labels table written by `mtclar label` (.csv, .parquet or .json)")
-    export.add_argument("--to", required=True, choices=FORMAT_CHOICES, help="target format")
+    export.add_argument("--to", required=True, choices=FORMATS, help="target format")
     export.add_argument(
         "--out", required=True,
         help="output file (.eaf, .json, .csv); for nova a name NAME (or folder): NAME.valence.annotation, ...",
@@ -70,7 +70,7 @@ def register(subparsers) -> None:
         "frame timestamps): every frame with both valence and arousal becomes a support frame.",
     )
     imported.add_argument("file", help="label file (nova: either .annotation header of the pair, or the name)")
-    imported.add_argument("--from", dest="source", required=True, choices=FORMAT_CHOICES, help="format of FILE")
+    imported.add_argument("--from", dest="source", required=True, choices=FORMATS, help="format of FILE")
     imported.add_argument("--video", required=True, help="the video (or frame folder) the labels belong to")
     imported.add_argument("--fps", type=float, default=25.0, help="frame rate of a frame folder (default 25)")
     imported.add_argument("--out", required=True, help="support CSV to write (frame,timestamp,valence,arousal)")

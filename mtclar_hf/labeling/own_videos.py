@@ -120,7 +120,6 @@ def encode_videos(labeler, videos: Sequence[LabelledVideo], progress: bool = Fal
 def evaluate_videos(labeler, videos: Sequence[LabelledVideo], protocol: Protocol | None = None, progress: bool = False) -> dict:
     """The whole protocol on a user's labelled videos (`list_labelled_videos`): the report `evaluate_afew_va` gives."""
     protocol = protocol or Protocol()
-    protocol.scored_modes()  # a bad setting fails before the encoding
     if labeler.detector is None:
         raise ConfigError("evaluating videos needs a labeller with a face detector: videos carry no landmarks")
     if not videos:

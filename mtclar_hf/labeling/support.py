@@ -98,8 +98,7 @@ def k_centre_frames(embeddings, face_found: np.ndarray, count: int) -> list[int]
     valid = np.flatnonzero(face_found)
     if not len(valid):
         return []
-    vectors = np.asarray(embeddings, dtype=np.float32)[valid]
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    vectors = _unit_rows(np.asarray(embeddings, dtype=np.float32)[valid])
     chosen = [0]
     distance = 1.0 - vectors @ vectors[0]
     for _ in range(min(count, len(valid)) - 1):
@@ -121,6 +120,25 @@ def _evenly(rows: np.ndarray, most: int) -> np.ndarray:
     if len(rows) <= most:
         return rows
     return rows[np.linspace(0, len(rows) - 1, most).round().astype(int)]
+
+
+def suggest_frames(model, encoded, count: int | None = None, budget: float = 0.06, support: dict | None = None) -> list[int]:
+    """The frames to label (what `mtclar suggest` and the demo propose): `count` of them, else the `budget` share of
+    the frames with a face. Without `support`, k-centre over the embeddings; with the labels made so far
+    ({frame: (v, a)}), the next frames given them (`active_frames`). One-line errors when there is nothing to
+    suggest."""
+    num_faces = int(encoded.face_found.sum())
+    if num_faces == 0:
+        raise InputFileError(encoded.source, "no face found in any frame: nothing to label")
+    count = count if count is not None else budget_count(num_faces, budget)
+    if count < 1:
+        raise ConfigError(f"the number of frames to suggest must be >= 1, got {count}")
+    if support is None:
+        return k_centre_frames(encoded.embeddings, encoded.face_found, count)
+    chosen = active_frames(model, encoded, support, count)
+    if not chosen:
+        raise ConfigError(f"{encoded.source}: every frame with a face is labelled already: nothing left to suggest")
+    return chosen
 
 
 def active_frames(model, encoded, support: dict, count: int, candidates=None) -> list[int]:

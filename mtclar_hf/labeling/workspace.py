@@ -15,7 +15,6 @@ What the demo (and any other front end) needs beyond the labeller itself:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -175,14 +174,6 @@ def read_support_rows(path, num_frames: int | None = None) -> dict[int, tuple[fl
 # Work kept per video
 
 
-def file_digest(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class SupportStore:
     """Support rows per video, keyed by the video file's SHA-256: `folder/<digest>.csv` (+ `.json` naming it).
 
@@ -198,6 +189,10 @@ class SupportStore:
         return self.folder / f"{digest}.csv", self.folder / f"{digest}.json"
 
     def save(self, digest: str, rows: dict, video_name: str = "") -> None:
+        """Keep `rows`; nothing is written when they are what is kept already (the table also changes when a
+        video's kept rows are put back into it, and when a new video starts with an empty table)."""
+        if rows == self.load(digest):
+            return
         table, about = self._paths(digest)
         write_support_rows(rows, table)
         atomic_write_text(about, json.dumps({"video": video_name, "frames": len(rows)}) + "\n")

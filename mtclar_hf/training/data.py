@@ -77,9 +77,9 @@ def training_provenance(config: TrainConfig, train_split, pretrained: dict | Non
     of the training saw only synthetic faces; a licence that forbids sharing derivatives is carried over."""
     from ..data.affectnet import dataset_provenance
 
-    data = dataset_provenance(train_split)
-    if data is None and config.data.synth is not None:
-        data = {"dataset": "SynthAffect", "synthetic": True}
+    # A recipe that renders SynthAffect knows its data is synthetic, whatever an older cache's splits recorded.
+    synthetic = {"dataset": "SynthAffect", "synthetic": True}
+    data = synthetic if config.data.synth is not None else dataset_provenance(train_split)
     if not pretrained:
         return data
     data = data or {"dataset": "unknown", "synthetic": None}

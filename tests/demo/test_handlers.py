@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mtclar_hf.errors import InputFileError, LabelError
+from mtclar_hf.labeling.workspace import split_support_table
 
 OUTPUT_COLUMNS = ["frame", "timestamp", "valence", "arousal", "face_found", "is_support", "box_x", "box_y", "box_w", "box_h", "uncertainty"]
 
@@ -117,15 +118,15 @@ def test_label_encodes_when_called_without_a_loaded_video(demo, upload_clip, pro
         ([[2, 0.1, 0.1], [2, 0.3, 0.3]], "row 2: frame 2 is listed twice"),
     ],
 )
-def test_support_table_errors_name_the_row(app_module, rows, message):
+def test_support_table_errors_name_the_row(rows, message):
     with pytest.raises(LabelError, match=message):
-        app_module.support_from_table(table(rows), num_frames=48)
+        split_support_table(table(rows), num_frames=48)
 
 
-def test_support_table_accepts_strings_and_skips_empty_rows(app_module):
+def test_support_table_accepts_strings_and_skips_empty_rows():
     edited = table([["7", "0.25", "-0.5"], ["", "", ""], [None, None, None], [3, 0, 1]])
-    assert app_module.support_from_table(edited, num_frames=10) == {7: (0.25, -0.5), 3: (0.0, 1.0)}
-    assert app_module.support_from_table(None, 10) == {}
+    assert split_support_table(edited, num_frames=10)[0] == {7: (0.25, -0.5), 3: (0.0, 1.0)}
+    assert split_support_table(None, 10)[0] == {}
 
 
 def test_bad_uploads_get_one_line_messages(demo, tmp_path, progress):

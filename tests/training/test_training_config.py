@@ -117,12 +117,15 @@ def test_training_provenance_carries_the_data_and_the_terms_of_the_starting_weig
     real = SimpleNamespace(info=SimpleNamespace(description="x\nface_box_source: landmarks68\ndataset: AffectNet\nsynthetic: false"))
     emonet = {"dataset": "AffectNet (EmoNet's training)", "synthetic": False, "source": "emonet_8.pth",
               "license": "CC BY-NC-ND 4.0", "redistributable": False}
-    fine_tuned = training_provenance(synth_config, real, emonet)
+    prepared_config = SimpleNamespace(data=SimpleNamespace(synth=None))
+    fine_tuned = training_provenance(prepared_config, real, emonet)
     assert fine_tuned["dataset"] == "AffectNet" and fine_tuned["started_from"] == emonet["dataset"]
     assert fine_tuned["redistributable"] is False and fine_tuned["license"] == "CC BY-NC-ND 4.0"
     # Synthetic-only only when every part of the training was: SynthAffect on top of EmoNet saw real faces.
     assert training_provenance(synth_config, unprepared, emonet)["synthetic"] is False
-    assert training_provenance(SimpleNamespace(data=SimpleNamespace(synth=None)), unprepared, None) is None
+    assert training_provenance(prepared_config, unprepared, None) is None
+    # A recipe rendering SynthAffect is synthetic even if an older cache's splits say otherwise.
+    assert training_provenance(synth_config, real, None) == {"dataset": "SynthAffect", "synthetic": True}
 
 
 def test_a_shipped_recipe_loads_by_name_from_anywhere(tmp_path, monkeypatch):
