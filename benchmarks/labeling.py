@@ -129,7 +129,7 @@ def load_parts(tiny: bool, model_dir: str | None, device: str):
 
     torch.manual_seed(0)
     if model_dir:
-        from mtclar_hf.labeling.cli import load_model_and_processor
+        from mtclar_hf.labeling.loading import load_model_and_processor
 
         model, processor = load_model_and_processor(model_dir)
     else:

@@ -344,7 +344,7 @@ class LabellingDemo:
 
     def load_model(self, name: str | None, progress=None) -> tuple:
         """(model, processor), loaded once per app and shared by all sessions (inference only)."""
-        from mtclar_hf.labeling.cli import load_model_and_processor
+        from mtclar_hf.labeling.loading import load_model_and_processor
 
         with self._model_lock:
             resolved = self.resolve_model(name, progress)

@@ -211,23 +211,13 @@ def verify_graph(graph: Graph, path: Path, inputs: list[tuple[str, dict]], shown
 
 
 def load_model_for_export(model_dir: Path):
-    """The saved model (either architecture) in eval mode, and its image processor."""
-    from transformers.utils import logging as transformers_logging
+    """The saved model (either architecture) in float32 eval mode, its image processor and its class name."""
+    from ..labeling.loading import load_model_and_processor
 
-    from .. import MTCLARForAffectPrediction, MTCLARImageProcessor, MTCLARModel
-    from ..hub.push import folder_architecture
-
-    if not model_dir.is_dir() or not (model_dir / "config.json").is_file():
+    if not Path(model_dir).is_dir():
         raise InputFileError(model_dir, "not a saved model folder (no config.json)")
-    architecture = folder_architecture(model_dir)
-    model_class = MTCLARModel if architecture == "MTCLARModel" else MTCLARForAffectPrediction
-    transformers_logging.disable_progress_bar()
-    model = model_class.from_pretrained(str(model_dir)).float().eval()
-    if (model_dir / PROCESSOR_FILE).is_file():
-        processor = MTCLARImageProcessor.from_pretrained(str(model_dir))
-    else:
-        processor = MTCLARImageProcessor(resize_size=model.config.resize_size, crop_size=model.config.image_size)
-    return model, processor, architecture
+    model, processor = load_model_and_processor(model_dir)
+    return model.float(), processor, type(model).__name__
 
 
 def _versions() -> dict:

@@ -5,6 +5,7 @@ only pays for them when the labeller itself is used.
 """
 
 from .labeler import ALL_MODES, ANCHOR_MODES, BASELINES, EncodedVideo, FewShotVideoLabeler, predict_from_anchors
+from .loading import load_model_and_processor
 from .support import STRATEGIES, read_support_csv, select_support
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "STRATEGIES",
     "EncodedVideo",
     "FewShotVideoLabeler",
+    "load_model_and_processor",
     "predict_from_anchors",
     "read_support_csv",
     "select_support",

@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 from ..errors import ConfigError, InputFileError, MTCLARError
+from .loading import load_model_and_processor
 
 logger = logging.getLogger(__name__)
 
@@ -29,66 +29,6 @@ TABLE_FORMATS = (".csv", ".parquet", ".json")
 
 # ---------------------------------------------------------------------------------------------------------------
 # Shared pieces
-
-
-def load_model_and_processor(model_path, device=None):
-    """An MT-CLAR model (eval mode) and its image processor from a saved folder or a cached Hub id: a pair model
-    (`MTCLARModel`, possibly with an SL head) or an MT-CLAR+SL model (`MTCLARForAffectPrediction`)."""
-    import torch
-    from transformers import AutoConfig
-    from transformers.utils import logging as transformers_logging
-
-    from mtclar_hf import MTCLARForAffectPrediction, MTCLARImageProcessor, MTCLARModel
-
-    transformers_logging.disable_progress_bar()  # our own bars say what is happening; weight loading is instant
-
-    if Path(model_path).exists():
-        check_local_model(Path(model_path))
-    elif looks_like_a_path(str(model_path)):
-        raise InputFileError(model_path, "model folder not found")
-    try:
-        config = AutoConfig.from_pretrained(str(model_path))
-        if config.model_type != "mtclar":
-            raise ConfigError(f"{model_path}: a {config.model_type!r} model, not an MT-CLAR model")
-        single_image = (config.architectures or [""])[0] == MTCLARForAffectPrediction.__name__
-        model_class = MTCLARForAffectPrediction if single_image else MTCLARModel
-        model = model_class.from_pretrained(str(model_path))  # checks the weights against config.json first
-    except MTCLARError:
-        raise
-    except (OSError, ValueError, RuntimeError) as err:
-        raise InputFileError(model_path, f"cannot load the model: {str(err).splitlines()[0]}") from None
-    try:
-        processor = MTCLARImageProcessor.from_pretrained(str(model_path))
-    except OSError:
-        # A folder saved without its processor: the model config knows its input size.
-        config = model.config
-        processor = MTCLARImageProcessor(resize_size=config.resize_size, crop_size=config.image_size)
-        logger.warning(
-            "%s: no preprocessor_config.json; using resize %d, crop %d",
-            model_path,
-            config.resize_size,
-            config.image_size,
-        )
-    if device is not None:
-        model.to(torch.device(device))
-    return model.eval(), processor
-
-
-def looks_like_a_path(name: str) -> bool:
-    """A local path rather than a Hub id (`name` or `namespace/name`)."""
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
-
-
-def check_local_model(folder: Path) -> None:
-    """Refuse a local path that is not a saved MT-CLAR folder before loading it.
-
-    Its weights are checked against its config.json by `from_pretrained` itself.
-    """
-    from ..hub.push import folder_architecture
-
-    if not folder.is_dir() or not (folder / "config.json").is_file():
-        raise InputFileError(folder, "not a saved model folder (no config.json)")
-    folder_architecture(folder)
 
 
 def make_encoder(args):

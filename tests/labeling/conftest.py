@@ -43,7 +43,7 @@ def face_like_frames_fixture():
 
 @pytest.fixture(scope="session")
 def tiny_labeler_parts(tiny_model_dir):
-    from mtclar_hf.labeling.cli import load_model_and_processor
+    from mtclar_hf.labeling.loading import load_model_and_processor
 
     return load_model_and_processor(tiny_model_dir)
 

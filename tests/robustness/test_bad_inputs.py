@@ -159,8 +159,8 @@ def test_support_frame_without_face_can_be_dropped(workspace, capsys):
 
 def api_cases(workspace):
     """Bad input through the library functions a notebook user calls: (name, call, error type, fragment)."""
-    from mtclar_hf.labeling.cli import load_model_and_processor
     from mtclar_hf.labeling.labeler import FewShotVideoLabeler
+    from mtclar_hf.labeling.loading import load_model_and_processor
     from mtclar_hf.labeling.support import read_support_csv
     from mtclar_hf.labeling.video import iter_frames
 

@@ -45,7 +45,7 @@ def test_pickle_weights_never_run(tiny_model_dir, tmp_path):
     from transformers import AutoModel
 
     from mtclar_hf import MTCLARModel
-    from mtclar_hf.labeling.cli import load_model_and_processor
+    from mtclar_hf.labeling.loading import load_model_and_processor
 
     folder = pickle_folder(tiny_model_dir, tmp_path)
     with pytest.raises(UnsafeModelError, match="pytorch_model.bin: pickle weights refused"):
@@ -66,7 +66,7 @@ def test_from_pretrained_raises_unsafe_model_error_for_pickles(tiny_model_dir, t
 
 
 def test_config_that_does_not_match_the_weights_is_refused(tiny_model_dir, tmp_path):
-    from mtclar_hf.labeling.cli import load_model_and_processor
+    from mtclar_hf.labeling.loading import load_model_and_processor
 
     with pytest.raises(UnsafeModelError, match="weights do not match config.json"):
         load_model_and_processor(mismatched_folder(tiny_model_dir, tmp_path))
