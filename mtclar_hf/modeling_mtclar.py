@@ -317,12 +317,13 @@ class MTCLARModel(MTCLARPreTrainedModel):
             arousal_diff=self._squash(self.arousal_head(fused)),
         )
 
-    def task_weights_for_batch(self, device) -> torch.Tensor:
-        """Random convex weights over the enabled tasks in training, equal weights otherwise."""
+    def task_weights_for_batch(self, device, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Random convex weights over the enabled tasks in training, equal weights otherwise. A seeded
+        `generator` gives every process of a distributed run the same draw for the same batch."""
         enabled = torch.zeros(len(TASK_INDEX), device=device)
         enabled[[TASK_INDEX[task] for task in self.config.tasks]] = 1.0
         if self.training and self.config.random_task_weights:
-            weights = random_convex_weights(len(TASK_INDEX), device=device) * enabled
+            weights = random_convex_weights(len(TASK_INDEX), device=device, generator=generator) * enabled
         else:
             weights = enabled
         return weights / weights.sum()

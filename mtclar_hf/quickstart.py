@@ -204,8 +204,8 @@ def faces_found_line(landmark_clips, detector_clips) -> str:
 
 def label_one_clip(labeler, clip, out: Path) -> tuple[Path, Path]:
     """Label the first held-out clip from every 20th frame, as `mtclar label` would: CSV + plot."""
-    from .labeling.cli import plot_labels, write_table
     from .labeling.support import select_support
+    from .labeling.tables import plot_labels, write_table
 
     encoded = clip.encoded
     frames = select_support("every-k", encoded.face_found, k=20)

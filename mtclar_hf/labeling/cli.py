@@ -21,10 +21,9 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputFileError, MTCLARError
 from .loading import load_model_and_processor
+from .tables import TABLE_FORMATS, check_table_path, plot_labels, write_table
 
 logger = logging.getLogger(__name__)
-
-TABLE_FORMATS = (".csv", ".parquet", ".json")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -58,65 +57,6 @@ def make_labeler(args, model, processor):
         compile=getattr(args, "compile", False),
         encoder=make_encoder(args),
     )
-
-
-def check_table_path(path) -> str:
-    """The table format of `path` (its suffix), or a one-line error naming it; its folder must be writable."""
-    from ..io_utils import check_writable
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_FORMATS:
-        raise ConfigError(f"--out {path}: unknown format {suffix or '(none)'} (use {', '.join(TABLE_FORMATS)})")
-    check_writable(path)
-    return suffix
-
-
-def write_table(table, path) -> Path:
-    """A DataFrame to .csv, .parquet or .json (records) by extension, atomically."""
-    from ..io_utils import atomic_path
-
-    path = Path(path)
-    suffix = check_table_path(path)
-    with atomic_path(path) as tmp:
-        if suffix == ".csv":
-            table.to_csv(tmp, index=False)
-        elif suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_json(tmp, orient="records", indent=2)
-    return path
-
-
-def plot_labels(table, path, title: str = "") -> Path:
-    """Valence and arousal against time, support frames marked, to a PNG (atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..io_utils import atomic_path
-
-    figure, axes = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
-    support = table[table["is_support"]]
-    for axis, column in zip(axes, ("valence", "arousal")):
-        axis.plot(table["timestamp"], table[column], lw=1.2, label=column)
-        if f"true_{column}" in table:  # ground truth, when known (the quickstart's held-out clips)
-            axis.plot(table["timestamp"], table[f"true_{column}"], lw=1.0, ls="--", color="grey", label="ground truth")
-        axis.scatter(support["timestamp"], support[column], color="tab:red", s=18, zorder=3, label="support (labelled)")
-        axis.set_ylim(-1.05, 1.05)
-        axis.set_ylabel(column)
-        axis.axhline(0, color="grey", lw=0.5)
-        axis.grid(alpha=0.3)
-    axes[0].legend(loc="upper right", fontsize=8)
-    axes[1].set_xlabel("time (s)")
-    if title:
-        axes[0].set_title(title)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=100, format="png")
-    plt.close(figure)
-    return Path(path)
 
 
 def show_progress(args) -> bool:
