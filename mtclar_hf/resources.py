@@ -2,11 +2,12 @@
 
 In the repository they live in the top-level folders the project is known by (`configs/`, `hub_cards/`,
 `demo/`). A wheel carries copies of them inside the package (`setup.py` copies them at build time), so a
-regular, non-editable install finds them too. One lookup serves both layouts.
+regular, non-editable install finds them with `importlib.resources`. One lookup serves both layouts.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from .errors import InputFileError
@@ -19,10 +20,15 @@ SHIPPED = {
 }
 
 
+def package_folder() -> Path:
+    """The installed package's folder. Wheels install as plain folders, so the resource root is a real path."""
+    return Path(str(resources.files("mtclar_hf")))
+
+
 def shipped_file(kind: str, name: str) -> Path:
     """The shipped file `name` of `kind` ("recipes", "hub_templates", "demo_app"): the installed package's copy,
     else the repository's own (an editable install or a checkout)."""
-    package = Path(__file__).resolve().parent
+    package = package_folder()
     source = SHIPPED[kind][0]
     for folder in (package / kind, package.parent / source):
         if (folder / name).is_file():
