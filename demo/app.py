@@ -11,6 +11,12 @@ Run it with `mtclar demo [--model M] [--port P] [--host H]` or `python demo/app.
 offline: analytics and telemetry are off, there is never a share link, uploads are limited in size and
 to video files, the model-heavy events share a small concurrency limit in Gradio's queue, and every
 file the app writes lives in one temporary folder that is removed when the app closes.
+
+This file holds only the page: its layout, the wiring of its events, and the turning of library results into
+widgets and messages. Encoding, suggesting and labelling are `mtclar_hf.labeling.session`, the support table
+`mtclar_hf.labeling.support` and `workspace`, the figures `mtclar_hf.labeling.tables`, the example clips
+`mtclar_hf.labeling.examples`. It is longer than other modules because the whole page, and the handler of
+each of its widgets, is kept in one place where the wiring can be read.
 """
 
 import os
