@@ -11,6 +11,12 @@ Run it with `mtclar demo [--model M] [--port P] [--host H]` or `python demo/app.
 offline: analytics and telemetry are off, there is never a share link, uploads are limited in size and
 to video files, the model-heavy events share a small concurrency limit in Gradio's queue, and every
 file the app writes lives in one temporary folder that is removed when the app closes.
+
+This file holds only the page: its layout, the wiring of its events, and the turning of library results into
+widgets and messages. Encoding, suggesting and labelling are `mtclar_hf.labeling.session`, the support table
+`mtclar_hf.labeling.support` and `workspace`, the figures `mtclar_hf.labeling.tables`, the example clips
+`mtclar_hf.labeling.examples`. It is longer than other modules because the whole page, and the handler of
+each of its widgets, is kept in one place where the wiring can be read.
 """
 
 import os
@@ -35,9 +41,6 @@ import threading  # noqa: E402
 import uuid  # noqa: E402
 import warnings  # noqa: E402
 import weakref  # noqa: E402
-from collections import OrderedDict  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -45,11 +48,22 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from mtclar_hf.errors import InputFileError, LabelError, MTCLARError  # noqa: E402
-from mtclar_hf.io_utils import atomic_path, sha256_of  # noqa: E402
-from mtclar_hf.labeling.faces import DEFAULT_DETECTOR  # noqa: E402
+from mtclar_hf.errors import InputFileError, MTCLARError  # noqa: E402
+from mtclar_hf.io_utils import atomic_path  # noqa: E402
+from mtclar_hf.labeling.examples import EXAMPLE_SEEDS, write_example_clips  # noqa: E402
 from mtclar_hf.labeling.formats import FORMATS  # noqa: E402
 from mtclar_hf.labeling.labeler import ALL_MODES, AUTO_MODE  # noqa: E402
+from mtclar_hf.labeling.session import (  # noqa: E402
+    DEFAULT_MODEL,
+    ModelCache,
+    VideoState,
+    encode_video,
+    known_label,
+    label_from_table,
+    suggested_rows,
+    upload_error,
+)
+from mtclar_hf.labeling.tables import DEFAULT_LABEL_RANGE, circumplex_figure, timeline_figure  # noqa: E402
 from mtclar_hf.labeling.workspace import (  # noqa: E402
     TABLE_COLUMNS,
     SupportStore,
@@ -57,7 +71,6 @@ from mtclar_hf.labeling.workspace import (  # noqa: E402
     provenance_note,
     rows_from_table,
     skipped_note,
-    split_support_table,
     table_from_rows,
 )
 
@@ -65,16 +78,9 @@ from mtclar_hf.labeling.workspace import (  # noqa: E402
 with contextlib.suppress(AttributeError):
     warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning)
 
-DEFAULT_MODEL = "outputs/quickstart/model"
 MAX_FILE_SIZE = "50mb"  # per upload, enforced by Gradio before our code sees the file
-MAX_FRAMES = 4500  # 3 minutes at 25 fps: longer videos belong to `mtclar label`
 MODEL_CONCURRENCY = 2  # events that run the encoder at once (they share the CPU / GPU)
-MAX_LOADED_MODELS = 3  # models kept in memory; the least recently used one goes first
-PREVIEW_SIDE = 320  # frames are kept as JPEGs of at most this size for the frame browser
 PREVIEW_MIN_SIDE = 256  # tiny frames (SynthAffect examples are 96 px) are shown enlarged
-EXAMPLE_SEEDS = (3, 11, 27)  # SynthAffect identities of the example clips
-EXAMPLE_FRAMES = 60
-EXAMPLE_SIZE = 96
 # "active": the next frames to label given the labels already in the table (what `mtclar suggest --support` does).
 STRATEGY_CHOICES = ("diverse", "active", "fraction", "every-k", "random", "first")
 CIRCLE_SIZE = 240
@@ -85,16 +91,18 @@ CIRCLE_RADIUS = 100
 # Small pure helpers (unit-tested directly)
 
 
-def circle_to_valence_arousal(x: float, y: float) -> tuple[float, float]:
-    """A click on the valence-arousal circle image (pixels) -> (valence, arousal) in [-1, 1], 2 decimals."""
-    centre = CIRCLE_SIZE / 2
-    valence = float(np.clip((x - centre) / CIRCLE_RADIUS, -1, 1))
-    arousal = float(np.clip((centre - y) / CIRCLE_RADIUS, -1, 1))
+def circle_to_valence_arousal(x: float, y: float, label_range=DEFAULT_LABEL_RANGE) -> tuple[float, float]:
+    """A click on the valence-arousal circle image (pixels) -> (valence, arousal) in the label range, 2 decimals."""
+    low, high = label_range
+    centre, middle, half = CIRCLE_SIZE / 2, (low + high) / 2, (high - low) / 2
+    valence = float(np.clip(middle + (x - centre) / CIRCLE_RADIUS * half, low, high))
+    arousal = float(np.clip(middle + (centre - y) / CIRCLE_RADIUS * half, low, high))
     return round(valence, 2), round(arousal, 2)
 
 
-def draw_va_circle(valence: float | None = None, arousal: float | None = None) -> Image.Image:
-    """The circumplex: valence left to right, arousal bottom to top, with the current label as a dot."""
+def draw_va_circle(valence: float | None = None, arousal: float | None = None, label_range=DEFAULT_LABEL_RANGE) -> Image.Image:
+    """The circumplex: valence left to right, arousal bottom to top (the circle spans the label range), with the
+    current label as a dot."""
     image = Image.new("RGB", (CIRCLE_SIZE, CIRCLE_SIZE), "white")
     draw = ImageDraw.Draw(image)
     c, r = CIRCLE_SIZE / 2, CIRCLE_RADIUS
@@ -107,32 +115,11 @@ def draw_va_circle(valence: float | None = None, arousal: float | None = None) -
     for text, (x, y) in {"excited": (0.45, 0.75), "tense": (-0.85, 0.75), "sad": (-0.75, -0.8), "calm": (0.55, -0.8)}.items():
         draw.text((c + x * r, c - y * r), text, fill=(150, 150, 170))
     if valence is not None and arousal is not None and math.isfinite(valence) and math.isfinite(arousal):
-        x, y = c + float(valence) * r, c - float(arousal) * r
+        low, high = label_range
+        middle, half = (low + high) / 2, (high - low) / 2
+        x, y = c + (float(valence) - middle) / half * r, c - (float(arousal) - middle) / half * r
         draw.ellipse((x - 6, y - 6, x + 6, y + 6), fill=(220, 40, 40), outline="white", width=2)
     return image
-
-
-def upload_error(path: Path, problem: str) -> InputFileError:
-    """An error naming the uploaded file only: the server's cache folder is nobody's business."""
-    return InputFileError(path.name, problem.replace(str(path), path.name).replace(str(path.parent), "..."))
-
-
-def check_upload(path) -> Path:
-    """Refuse anything that is not a readable video file, with a message naming the file (not our cache path)."""
-    from mtclar_hf.labeling.video import VIDEO_EXTENSIONS, probe_video
-
-    path = Path(path)
-    if path.suffix.lower() not in VIDEO_EXTENSIONS:
-        raise InputFileError(path.name, f"not a video file (accepted: {', '.join(VIDEO_EXTENSIONS)})")
-    try:
-        info = probe_video(path)
-    except InputFileError as err:
-        raise upload_error(path, err.problem) from None
-    if info.num_frames is not None and info.num_frames > MAX_FRAMES:
-        raise InputFileError(
-            path.name, f"has about {info.num_frames} frames; the demo labels at most {MAX_FRAMES} (use `mtclar label` for long videos)"
-        )
-    return path
 
 
 def thread_safe_progress(progress):
@@ -196,99 +183,7 @@ def reporting(handler, num_outputs: int):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Example clips, models, per-session state
-
-
-@dataclass
-class ExampleClip:
-    path: Path
-    digest: str
-    valence: np.ndarray
-    arousal: np.ndarray
-
-
-def tracked_face_crops(clip, size: int) -> np.ndarray:
-    """The clip as a face-crop video: each frame cut to the processor's square crop around its landmark box.
-
-    The examples are shown as already-cropped faces (no detection), so they must be cropped the way the
-    models were trained (tight landmark box + the processor's margin), not the whole rendered frame.
-    """
-    from PIL import Image
-
-    from mtclar_hf.image_processing_mtclar import MTCLARImageProcessor, landmark_boxes, square_crop_region
-
-    margin = MTCLARImageProcessor.face_margin
-    crops = []
-    for frame, box in zip(clip.frames, landmark_boxes(clip.landmarks)):
-        left, top, side = square_crop_region(box, margin)
-        crop = Image.fromarray(frame).crop((left, top, left + side, top + side))  # zero-padded outside
-        crops.append(np.asarray(crop.resize((size, size), Image.BILINEAR)))
-    return np.stack(crops)
-
-
-def write_example_clips(folder: Path, seeds=EXAMPLE_SEEDS, num_frames=EXAMPLE_FRAMES, size=EXAMPLE_SIZE) -> list[ExampleClip]:
-    """Render SynthAffect clips to mp4 so the demo works with no video at hand (their true labels are kept)."""
-    from mtclar_hf.data.synth import render_clip
-    from mtclar_hf.labeling.video import write_video
-
-    folder.mkdir(parents=True, exist_ok=True)
-    examples = []
-    for seed in seeds:
-        clip = render_clip(seed, num_frames, image_size=size, seed=0)
-        path = write_video(tracked_face_crops(clip, size), folder / f"synthaffect_{seed}.mp4", fps=clip.fps)
-        examples.append(ExampleClip(path, sha256_of([path]), clip.valence.astype(np.float64), clip.arousal.astype(np.float64)))
-    return examples
-
-
-@dataclass
-class VideoState:
-    """One session's encoded video: what the frame browser, "Suggest" and "Label" work on."""
-
-    key: tuple
-    name: str
-    encoded: object  # mtclar_hf.labeling.EncodedVideo
-    previews: list = field(repr=False)  # JPEG bytes per frame, at most PREVIEW_SIDE pixels
-    preview_scale: float = 1.0
-    example: ExampleClip | None = None
-    results: pd.DataFrame | None = None
-    digest: str = ""  # SHA-256 of the video file: the key its support labels are kept under
-    path: str = ""  # the original upload, which the labeller reads
-
-    @property
-    def num_frames(self) -> int:
-        return self.encoded.num_frames
-
-
-class PreviewCollector:
-    """Keeps a small JPEG of every frame for the frame browser while the labeller decodes the video."""
-
-    def __init__(self, report, total: int | None):
-        self.previews: list[bytes] = []
-        self.scale = 1.0  # preview pixels per frame pixel
-        self.report = report
-        self.total = total
-
-    def frames(self, path: Path) -> Iterator:
-        from mtclar_hf.labeling.video import iter_frames
-
-        step = max(1, (self.total or 100) // 50)
-        for frame in iter_frames(path):
-            if frame.index >= MAX_FRAMES:
-                raise InputFileError(path.name, f"has more than {MAX_FRAMES} frames (use `mtclar label` for long videos)")
-            self.previews.append(self.preview_jpeg(frame.image))
-            if frame.index % step == 0:
-                self.report((frame.index, self.total), desc="Encoding frames", unit="frames")
-            yield frame
-
-    def preview_jpeg(self, pixels: np.ndarray) -> bytes:
-        image = Image.fromarray(pixels)
-        self.scale = min(1.0, PREVIEW_SIDE / max(image.size))
-        if self.scale < 1.0:
-            size = (max(1, round(image.width * self.scale)), max(1, round(image.height * self.scale)))
-            image = image.resize(size, Image.BILINEAR)
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=85)
-        return buffer.getvalue()
+# The app
 
 
 class LabellingDemo:
@@ -299,9 +194,7 @@ class LabellingDemo:
 
     def __init__(self, default_model: str = DEFAULT_MODEL, workdir=None, example_seeds=EXAMPLE_SEEDS, backend="torch",
                  store=None):
-        self.default_model = str(default_model)
-        self.backend = backend
-        self._encoders: dict = {}
+        self.models = ModelCache(default_model, backend)
         self.workdir = Path(tempfile.mkdtemp(prefix="mtclar-demo-", dir=workdir))
         # Removes the folder when the app is closed, garbage-collected, or at interpreter exit.
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.workdir), True)
@@ -309,8 +202,6 @@ class LabellingDemo:
         # Support labels per video: in `store` (kept after the server stops) or in the temporary folder (kept
         # across page reloads while the server runs).
         self.store = SupportStore(Path(store) if store else self.workdir / "support-store")
-        self._models: OrderedDict[str, tuple] = OrderedDict()
-        self._model_lock = threading.Lock()
         self.blocks = None
 
     # -- resources ---------------------------------------------------------------------------------------------
@@ -323,52 +214,6 @@ class LabellingDemo:
         if self.blocks is not None:
             self.blocks.close(verbose=False)
         self.cleanup()
-
-    def example_for(self, digest: str) -> ExampleClip | None:
-        return next((e for e in self.examples if e.digest == digest), None)
-
-    def resolve_model(self, name: str | None, progress=None) -> str:
-        """The model folder or Hub id to load; the quickstart model is trained on first use when possible."""
-        name = (name or "").strip() or self.default_model
-        if name != DEFAULT_MODEL or Path(name).exists():
-            return name
-        from mtclar_hf import quickstart
-
-        if not hasattr(quickstart, "ensure_quickstart_model"):
-            raise InputFileError(
-                name, "no model here yet: run `mtclar quickstart` (or `make quickstart`) first, or enter a model folder or Hub id"
-            )
-        if progress is not None:
-            progress(0.0, desc="Training the quickstart model (first use only)")
-        return str(quickstart.ensure_quickstart_model(progress=progress))
-
-    def load_model(self, name: str | None, progress=None) -> tuple:
-        """(model, processor), loaded once per app and shared by all sessions (inference only)."""
-        from mtclar_hf.labeling.loading import load_model_and_processor
-
-        with self._model_lock:
-            resolved = self.resolve_model(name, progress)
-            if resolved not in self._models:
-                if progress is not None:
-                    progress(0.0, desc=f"Loading model {resolved}")
-                self._models[resolved] = load_model_and_processor(resolved)
-                while len(self._models) > MAX_LOADED_MODELS:
-                    self._models.popitem(last=False)
-            self._models.move_to_end(resolved)
-            return self._models[resolved]
-
-    def load_encoder(self, name: str | None):
-        """The encoder of the app's backend: None for PyTorch (the model's own), else onnxruntime on the
-        model's ONNX export (exported on first use), kept for the app's lifetime."""
-        if self.backend != "onnx":
-            return None
-        from mtclar_hf.export.onnx_export import onnx_encoder_for
-
-        with self._model_lock:
-            resolved = self.resolve_model(name)
-            if resolved not in self._encoders:
-                self._encoders[resolved] = onnx_encoder_for(resolved)
-            return self._encoders[resolved]
 
     def session_dir(self, request: gr.Request | None) -> Path:
         session = getattr(request, "session_hash", None) or uuid.uuid4().hex
@@ -386,40 +231,14 @@ class LabellingDemo:
 
     def encode(self, video, crops: bool, model_name: str, progress) -> VideoState:
         """Decode and embed every frame once (the expensive step); later labelling reuses the embeddings."""
-        from mtclar_hf.labeling import FewShotVideoLabeler
-        from mtclar_hf.labeling.video import count_frames
-
-        if not video:
-            raise LabelError("no video yet: upload one or pick an example clip")
-        path = check_upload(video)
         report = thread_safe_progress(progress)
-        model, processor = self.load_model(model_name, report)
-        digest = sha256_of([path])
-        example = self.example_for(digest)
-        # SynthAffect faces are drawn, so a face detector may miss them: example clips are face crops.
-        detector = None if crops or example is not None else DEFAULT_DETECTOR
-        labeler = FewShotVideoLabeler(
-            model, processor, detector=detector, batch_size=32, encoder=self.load_encoder(model_name)
-        )
-        collector = PreviewCollector(report, count_frames(path))
-        try:
-            encoded = labeler.encode(collector.frames(path))
-        except InputFileError as err:
-            raise upload_error(path, err.problem) from None
-        return VideoState(
-            key=self.state_key(video, crops, model_name),
-            name=path.name,
-            encoded=encoded,
-            previews=collector.previews,
-            preview_scale=collector.scale,
-            example=example,
-            path=str(path),
-            digest=digest,
-        )
+        model, processor = self.models.load(model_name, report)
+        return encode_video(video, model, processor, self.state_key(video, crops, model_name), examples=self.examples,
+                            face_crops=crops, encoder=self.models.encoder(model_name), report=report)
 
     def state_key(self, video, crops, model_name) -> tuple:
         """What an encoding depends on: a change of any of these means encoding again."""
-        return (str(video), bool(crops), (model_name or "").strip() or self.default_model)
+        return (str(video), bool(crops), (model_name or "").strip() or self.models.default_model)
 
     def ensure_encoded(self, state: VideoState | None, video, crops, model_name, progress) -> VideoState:
         if state is not None and state.key == self.state_key(video, crops, model_name):
@@ -492,28 +311,28 @@ class LabellingDemo:
         A frame with no label yet leaves the sliders alone (gr.skip), so a label being entered is not reset.
         """
         frame = int(frame or 0)
-        known = self.known_label(state, frame, table)
+        known = known_label(state, frame, rows_from_table(table))
         if known is None:
             return self.render_preview(state, frame), gr.skip(), gr.skip(), gr.skip()
         valence, arousal = known
-        return self.render_preview(state, frame), valence, arousal, draw_va_circle(valence, arousal)
+        return self.render_preview(state, frame), valence, arousal, self.circle(state, valence, arousal)
 
     @staticmethod
-    def known_label(state, frame: int, table) -> tuple[float, float] | None:
-        rows = rows_from_table(table)
-        if frame in rows and all(math.isfinite(v) for v in rows[frame]):
-            return rows[frame]
-        if state is not None and state.results is not None and frame < len(state.results):
-            predicted = state.results.iloc[frame]
-            if math.isfinite(predicted["valence"]) and math.isfinite(predicted["arousal"]):
-                return round(float(predicted["valence"]), 2), round(float(predicted["arousal"]), 2)
-        return None
+    def circle(state, valence, arousal) -> Image.Image:
+        """The valence-arousal circle with the label as a dot, spanning the loaded model's label range."""
+        return draw_va_circle(valence, arousal, _label_range(state))
 
-    def pick_on_circle(self, evt: gr.SelectData):
+    def pick_on_circle(self, state, evt: gr.SelectData):
         """A click on the valence-arousal circle sets both sliders."""
         x, y = evt.index[:2]
-        valence, arousal = circle_to_valence_arousal(float(x), float(y))
-        return valence, arousal, draw_va_circle(valence, arousal)
+        valence, arousal = circle_to_valence_arousal(float(x), float(y), _label_range(state))
+        return valence, arousal, self.circle(state, valence, arousal)
+
+    @staticmethod
+    def label_sliders(state):
+        """The valence and arousal sliders span the loaded model's label range."""
+        low, high = _label_range(state)
+        return gr.Slider(minimum=low, maximum=high), gr.Slider(minimum=low, maximum=high)
 
     def set_label(self, state, table, frame, valence, arousal):
         """Add (or correct) the label of the frame shown: it becomes an anchor for the next "Label"."""
@@ -536,41 +355,13 @@ class LabellingDemo:
     def suggest(self, state, strategy, budget, table):
         """Fill the table with the frames a strategy would have you label (labels you already set are kept);
         `active` adds the next frames to label given the labels in the table."""
-        from mtclar_hf.labeling import select_support
-        from mtclar_hf.labeling.support import suggest_frames
-
         if state is None:
             raise gr.Error("Load a video first (upload one or pick an example clip) and wait until it is encoded.", print_exception=False)
-        encoded = state.encoded
-        listed = rows_from_table(table)
-        known = {f: v for f, v in listed.items() if all(math.isfinite(x) for x in v)}
         with user_errors():
-            if strategy == "active":
-                if not known:
-                    raise LabelError("label a frame or more first: `active` suggests the next frames given your labels")
-                model, _ = self.load_model(state.key[2])
-                next_frames = suggest_frames(model, encoded, budget=float(budget), support=known)
-                frames = sorted(set(listed) | set(next_frames))
-            else:
-                frames = select_support(
-                    strategy,
-                    encoded.face_found,
-                    budget=float(budget),
-                    k=max(1, round(1.0 / float(budget))),
-                    embeddings=encoded.embeddings.numpy(),
-                )
-        if not frames:
-            raise gr.Error("no frame with a face to suggest", print_exception=False)
-        rows = {}
-        for f in frames:
-            if f in known:
-                rows[f] = known[f]
-            elif state.example is not None:
-                rows[f] = (float(state.example.valence[f]), float(state.example.arousal[f]))
-            else:
-                rows[f] = (math.nan, math.nan)
+            model, _ = self.models.load(state.key[2])
+            rows = suggested_rows(model, state, strategy, float(budget), rows_from_table(table))
         if state.example is None and any(math.isnan(v[0]) for v in rows.values()):
-            gr.Info(f"{len(frames)} frames suggested: browse to each (select its row) and set its valence and arousal.")
+            gr.Info(f"{len(rows)} frames suggested: browse to each (select its row) and set its valence and arousal.")
         return table_from_rows(rows)
 
     def jump_to_row(self, table, evt: gr.SelectData):
@@ -583,21 +374,11 @@ class LabellingDemo:
 
     def label(self, video, crops, model_name, table, anchor, state, request: gr.Request = None, progress=gr.Progress()):
         """Run the labeller from the support table; plots, summary and CSV. Encodes first if needed."""
-        from mtclar_hf.labeling import FewShotVideoLabeler
-
         with user_errors():
             state = self.ensure_encoded(state, video, crops, model_name, progress)
-            support, unlabelled = split_support_table(table, state.num_frames)
-            if not support and unlabelled:
-                raise LabelError(f"no support frame has labels yet ({skipped_note(unlabelled)}): set valence and "
-                                 "arousal for at least one")
-            if not support:
-                raise LabelError("the support table is empty: label at least one frame (or press *Suggest frames*)")
             progress(0.9, desc="Labelling every frame from the support frames")
-            model, processor = self.load_model(model_name)
-            labeler = FewShotVideoLabeler(model, processor, detector=None)
-            # with the landmarks the crops were cut around, which the AFEW-VA export needs
-            results = labeler.label(state.encoded, support, anchor=anchor or "auto", landmarks=True)
+            model, processor = self.models.load(model_name)
+            results, unlabelled = label_from_table(model, processor, state, table, anchor)
         state.results = results
         csv_path = self.session_dir(request) / f"{Path(state.name).stem}_labels.csv"
         with atomic_path(csv_path) as tmp:
@@ -606,7 +387,7 @@ class LabellingDemo:
         if unlabelled:
             note(skipped_note(unlabelled).capitalize() + ".")
             summary += f"\n\n{skipped_note(unlabelled).capitalize()}."
-        return state, timeline_figure(results, state.example), va_figure(results), summary, str(csv_path)
+        return state, *figures(results, state), summary, str(csv_path)
 
     # -- work kept, files in and out ---------------------------------------------------------------------------
 
@@ -618,17 +399,17 @@ class LabellingDemo:
     def model_banner(self, model_name) -> str:
         """What the loaded model knows: a warning for a synthetic-only model, a neutral note when unknown."""
         with contextlib.suppress(MTCLARError, gr.Error):
-            model, _ = self.load_model(model_name)
+            model, _ = self.models.load(model_name)
             kind, text = provenance_note(model)
             return f"⚠️ **{text}**" if kind == "synthetic" else text
         return ""
 
     def anchor_choices(self, model_name, current):
         """`auto` and the modes the loaded model offers (a converted EmoNet has no trained pair heads)."""
-        from mtclar_hf.labeling.labeler import AUTO_MODE, available_modes
+        from mtclar_hf.labeling.labeler import available_modes
 
         with contextlib.suppress(MTCLARError, gr.Error):
-            model, _ = self.load_model(model_name)
+            model, _ = self.models.load(model_name)
             choices = [AUTO_MODE, *available_modes(model)]
             return gr.Dropdown(choices=choices, value=current if current in choices else AUTO_MODE)
         return gr.Dropdown()
@@ -646,19 +427,22 @@ class LabellingDemo:
         return gr.Video(value=str(out), visible=True)
 
     def download_support(self, state, table, request: gr.Request = None) -> str:
-        from mtclar_hf.labeling.workspace import write_support_rows
+        from mtclar_hf.labeling.support import write_support_csv
 
         name = Path(state.name).stem if state is not None else "video"
-        return str(write_support_rows(rows_from_table(table), self.session_dir(request) / f"{name}_support.csv"))
+        return str(write_support_csv(rows_from_table(table), self.session_dir(request) / f"{name}_support.csv"))
 
     def upload_support(self, state, upload):
         """A support CSV (one downloaded earlier, or `mtclar suggest`'s filled in) replaces the table."""
-        from mtclar_hf.labeling.workspace import read_support_rows
+        from mtclar_hf.labeling.support import read_support_rows
 
         if state is None:
             raise gr.Error("Load the video first, then upload its support CSV.", print_exception=False)
         with user_errors():
-            rows = read_support_rows(upload, state.num_frames)
+            try:
+                rows = read_support_rows(upload, state.num_frames, state.label_range)
+            except InputFileError as err:
+                raise upload_error(Path(upload), err.problem) from None
         note(f"{len(rows)} support frame(s) read from {Path(upload).name}.")
         return table_from_rows(rows)
 
@@ -672,7 +456,7 @@ class LabellingDemo:
             results = read_labels_upload(upload, state.num_frames)
         state.results = results
         note(f"Labels of {len(results)} frames read from {Path(upload).name}.")
-        return state, timeline_figure(results, state.example), va_figure(results), summary_markdown(results, state)
+        return state, *figures(results, state), summary_markdown(results, state)
 
     def export_labels(self, state, fmt, request: gr.Request = None) -> list[str]:
         """The last labels in an annotation tool's format (NOVA, ELAN, AFEW-VA, time-based CSV)."""
@@ -749,7 +533,7 @@ class LabellingDemo:
                         value=False,
                         elem_id="crops",
                     )
-                    model_name = gr.Textbox(label="Model (folder or cached Hub id)", value=self.default_model, elem_id="model")
+                    model_name = gr.Textbox(label="Model (folder or cached Hub id)", value=self.models.default_model, elem_id="model")
                     gr.Examples(
                         examples=[[str(e.path), True] for e in self.examples],
                         inputs=[video, crops],
@@ -761,8 +545,8 @@ class LabellingDemo:
                                        buttons=["fullscreen"])
                     frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False, elem_id="frame")
                     with gr.Row():
-                        valence = gr.Slider(-1, 1, value=0, step=0.01, label="Valence", elem_id="valence")
-                        arousal = gr.Slider(-1, 1, value=0, step=0.01, label="Arousal", elem_id="arousal")
+                        valence = gr.Slider(*DEFAULT_LABEL_RANGE, value=0, step=0.01, label="Valence", elem_id="valence")
+                        arousal = gr.Slider(*DEFAULT_LABEL_RANGE, value=0, step=0.01, label="Arousal", elem_id="arousal")
                     with gr.Row():
                         set_button = gr.Button("Set label for this frame", elem_id="set-label", variant="secondary")
                         remove_button = gr.Button("Remove this frame", elem_id="remove-label", size="sm")
@@ -812,15 +596,17 @@ class LabellingDemo:
                 crops.input(load, video_inputs, load_outputs, api_visibility="private", **heavy),
                 model_name.submit(load, video_inputs, load_outputs, api_visibility="private", **heavy),
             ):
-                loading.then(**after_load).then(self.browser_preview, state, playable, api_visibility="private").then(
+                loading.then(**after_load).then(self.label_sliders, state, [valence, arousal], api_visibility="private").then(
+                    self.browser_preview, state, playable, api_visibility="private"
+                ).then(
                     self.anchor_choices, [model_name, anchor], anchor, api_visibility="private"
                 )
             table.change(self.keep_support, [state, table], None, api_visibility="private", show_progress="hidden")
             frame.change(self.show_frame, [state, frame, table], [preview, valence, arousal, circle],
                          api_visibility="private", show_progress="hidden")
-            valence.change(draw_va_circle, [valence, arousal], circle, api_visibility="private", show_progress="hidden")
-            arousal.change(draw_va_circle, [valence, arousal], circle, api_visibility="private", show_progress="hidden")
-            circle.select(self.pick_on_circle, None, [valence, arousal, circle], api_visibility="private")
+            valence.change(self.circle, [state, valence, arousal], circle, api_visibility="private", show_progress="hidden")
+            arousal.change(self.circle, [state, valence, arousal], circle, api_visibility="private", show_progress="hidden")
+            circle.select(self.pick_on_circle, state, [valence, arousal, circle], api_visibility="private")
             private = {"api_visibility": "private"}
             set_button.click(reporting(self.set_label, 1), [state, table, frame, valence, arousal], [table, message],
                              **private)
@@ -873,50 +659,17 @@ class LabellingDemo:
 # Figures and summary
 
 
-def timeline_figure(results: pd.DataFrame, example: ExampleClip | None = None):
-    """Valence and arousal against time, support frames marked (and the true labels for example clips)."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7.5, 4.0), dpi=100)
-    axes = figure.subplots(2, 1, sharex=True)
-    support = results[results["is_support"]]
-    for axis, column, colour in zip(axes, ("valence", "arousal"), ("tab:blue", "tab:orange")):
-        if example is not None:
-            axis.plot(results["timestamp"], getattr(example, column)[: len(results)], color="grey", lw=1, ls="--", label="true (SynthAffect)")
-        axis.plot(results["timestamp"], results[column], color=colour, lw=1.6, label="MT-CLAR")
-        axis.scatter(support["timestamp"], support[column], color="tab:red", s=30, zorder=3, label="support (your labels)")
-        axis.set_ylim(-1.05, 1.05)
-        axis.set_ylabel(column)
-        axis.axhline(0, color="grey", lw=0.5)
-        axis.grid(alpha=0.3)
-    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
-    axes[1].set_xlabel("time (s)")
-    figure.tight_layout()
-    return figure
+def figures(results: pd.DataFrame, state: VideoState) -> tuple:
+    """The timeline (with the true labels dashed for an example clip) and the valence-arousal plane."""
+    truth = None if state.example is None else {"valence": state.example.valence, "arousal": state.example.arousal}
+    return (
+        timeline_figure(results, truth=truth, label_range=state.label_range, size=(7.5, 4.0)),
+        circumplex_figure(results, state.label_range),
+    )
 
 
-def va_figure(results: pd.DataFrame):
-    """Every labelled frame on the valence-arousal plane, coloured by time; support frames ringed in red."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Circle
-
-    figure = Figure(figsize=(4.0, 4.0), dpi=100)
-    axis = figure.subplots()
-    axis.add_patch(Circle((0, 0), 1, fill=False, color="grey", lw=0.8))
-    axis.axhline(0, color="grey", lw=0.5)
-    axis.axvline(0, color="grey", lw=0.5)
-    points = axis.scatter(results["valence"], results["arousal"], c=results["timestamp"], cmap="viridis", s=14)
-    support = results[results["is_support"]]
-    axis.scatter(support["valence"], support["arousal"], facecolors="none", edgecolors="tab:red", s=70, lw=1.5, label="support")
-    figure.colorbar(points, ax=axis, label="time (s)", fraction=0.046, pad=0.04)
-    axis.set_xlim(-1.05, 1.05)
-    axis.set_ylim(-1.05, 1.05)
-    axis.set_aspect("equal")
-    axis.set_xlabel("valence")
-    axis.set_ylabel("arousal")
-    axis.legend(loc="lower right", fontsize=7)
-    figure.tight_layout()
-    return figure
+def _label_range(state: VideoState | None) -> tuple[float, float]:
+    return state.label_range if state is not None else DEFAULT_LABEL_RANGE
 
 
 def summary_markdown(results: pd.DataFrame, state: VideoState) -> str:
@@ -959,11 +712,6 @@ def summary_markdown(results: pd.DataFrame, state: VideoState) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Entry points
-
-
-def create_demo(model: str = DEFAULT_MODEL, workdir=None, **kwargs) -> tuple[LabellingDemo, gr.Blocks]:
-    app = LabellingDemo(default_model=model, workdir=workdir, **kwargs)
-    return app, app.build()
 
 
 def _stop_on_sigterm() -> None:

@@ -6,37 +6,16 @@
     mtclar demo --backend onnx                    # the encoder in onnxruntime (MODEL/onnx, exported when missing)
     mtclar demo --workdir ~/labels-work            # support labels kept per video there, across restarts
 
-The app itself lives in `demo/app.py` at the repository root (the layout Hugging Face Spaces expect),
-so it is loaded from there by path; gradio is imported only when the command runs.
+The app is `demo/app.py` (`mtclar_hf.demo_loading` imports it); gradio is imported only when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
+from .demo_loading import load_demo_module
 from .errors import ConfigError
-from .resources import shipped_file
-
-MODULE_NAME = "mtclar_demo_app"
-
-
-def load_demo_module(path: Path | None = None):
-    """Import the demo app (`demo/app.py`, shipped in the wheel too) as a module."""
-    if MODULE_NAME in sys.modules:
-        return sys.modules[MODULE_NAME]
-    path = path or shipped_file("demo_app", "app.py")
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module  # dataclasses look their module up while the file executes
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(MODULE_NAME, None)
-        raise
-    return module
+from .labeling.session import DEFAULT_MODEL
 
 
 def register(subparsers) -> None:
@@ -45,7 +24,7 @@ def register(subparsers) -> None:
         help="serve the few-shot video labelling demo in the browser (Gradio)",
         description="Serve the few-shot video labelling demo (Gradio). Offline: no analytics, no share link.",
     )
-    parser.add_argument("--model", default="outputs/quickstart/model",
+    parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="model folder or cached Hub id shown by default (default: the quickstart's model)")
     parser.add_argument("--port", type=int, default=None, help="port (default: 7860, or the next free one)")
     parser.add_argument("--host", default="127.0.0.1",

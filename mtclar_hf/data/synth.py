@@ -217,6 +217,24 @@ def render_clip(
     )
 
 
+def face_crop_frames(clip: SynthClip, size: int) -> np.ndarray:
+    """The clip as a face-crop video (T, size, size, 3): each frame cut to the image processor's square crop
+    around its landmark box (zero-padded outside the frame) and resized, the crop the models are trained on.
+
+    Such a clip is labelled without face detection (its frames are already face crops), and a drawn face
+    may escape a detector anyway.
+    """
+    from ..image_processing_mtclar import MTCLARImageProcessor, landmark_boxes, square_crop_region
+
+    margin = MTCLARImageProcessor.face_margin
+    crops = []
+    for frame, box in zip(clip.frames, landmark_boxes(clip.landmarks)):
+        left, top, side = square_crop_region(box, margin)
+        crop = Image.fromarray(frame).crop((left, top, left + side, top + side))
+        crops.append(np.asarray(crop.resize((size, size), Image.BILINEAR)))
+    return np.stack(crops)
+
+
 # ----------------------------------------------------------------------------------------------- images
 
 

@@ -1,4 +1,5 @@
-"""Which frames carry labels (the support set, or anchors), and reading the user's support CSV.
+"""Which frames carry labels (the support set, or anchors), and the support tables and CSVs that list them:
+read, checked against the model's label range (`split_support_rows`) and written (`write_support_csv`).
 
 Strategies (all return sorted 0-based frame indices among the frames where a face was found,
 because a frame without a face cannot serve as an anchor):
@@ -48,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputFileError, LabelError
+from .tables import DEFAULT_LABEL_RANGE
 
 STRATEGIES = ("first", "every-k", "fraction", "random", "diverse", "active", "given")
 ACTIVE_CANDIDATES = 1000  # frames one pick chooses among; with ACTIVE_COVERED, bounds the work on long videos
@@ -183,14 +185,17 @@ def active_frames(model, encoded, support: dict, count: int, candidates=None) ->
             weight += disagreement / disagreement.max()
     pool = _evenly(np.flatnonzero(allowed), ACTIVE_CANDIDATES)
     to_pool = distance(pool)
-    open_rows = np.ones(len(pool), dtype=bool)
-    while len(picks) < count and open_rows.any():
-        gain = (weight * np.maximum(0.0, nearest[None, :] - to_pool)).sum(axis=1)
-        gain[~open_rows] = -np.inf
+    gain = (weight * np.maximum(0.0, nearest[None, :] - to_pool)).sum(axis=1)
+    for _ in range(min(count - len(picks), len(pool))):
         row = int(np.argmax(gain))
         picks.append(int(pool[row]))
-        open_rows[row] = False
-        nearest = np.minimum(nearest, to_pool[row])
+        # Only the covered frames the pick is now nearest to change anyone's gain: update those columns, not
+        # the whole (candidates, covered) matrix, at every pick.
+        closer = to_pool[row] < nearest
+        served = to_pool[:, closer]
+        gain -= (weight[closer] * (np.maximum(0.0, nearest[closer] - served) - np.maximum(0.0, to_pool[row, closer] - served))).sum(axis=1)
+        nearest[closer] = to_pool[row, closer]
+        gain[row] = -np.inf
     return picks
 
 
@@ -231,16 +236,80 @@ def select_support(
     raise ConfigError(f"unknown support strategy {strategy!r} (choose from {', '.join(STRATEGIES)})")
 
 
-def _check_label(path, frame: int, name: str, value) -> float:
+def parse_cell(value) -> float | str:
+    """A table cell as a float (NaN when empty), or the text when it is not a number: Gradio hands edited cells
+    over as text, and a CSV column with one word in it is read as text."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return math.nan
     try:
-        value = float(value)
+        return float(value)
     except (TypeError, ValueError):
-        raise LabelError(f"{path}: frame {frame}: {name} {value!r} is not a number") from None
+        return str(value)
+
+
+def _is_empty(cell) -> bool:
+    return isinstance(cell, float) and math.isnan(cell)
+
+
+def _check_label(source, frame: int, name: str, value, label_range, place=None) -> float:
+    """`value` as a float in the label range, or a one-line error naming the frame (at `place`, a row or line of
+    `source`, for a missing label)."""
+    value, place = parse_cell(value), place or source
+    if isinstance(value, str):
+        raise LabelError(f"{place}: frame {frame} has no {name}: {value!r} is not a number")
     if not math.isfinite(value):
-        raise LabelError(f"{path}: frame {frame}: {name} is empty or not finite (fill in every support frame's label)")
-    if not -1.0 <= value <= 1.0:
-        raise LabelError(f"{path}: frame {frame}: {name} {value} is outside [-1, 1]")
+        raise LabelError(f"{place}: frame {frame} has no {name} (it is empty or not finite): fill it in or remove the row")
+    low, high = label_range
+    if not low <= value <= high:
+        raise LabelError(f"{source}: frame {frame}: {name} {value} is outside [{low:g}, {high:g}]")
     return value
+
+
+def split_support_rows(
+    table, source: str, row_place, num_frames: int | None = None, label_range=DEFAULT_LABEL_RANGE
+) -> tuple[dict[int, tuple[float, float]], list[int]]:
+    """(labelled {frame: (valence, arousal)}, frames listed with neither label yet) of a frame,valence,arousal table.
+
+    Every support table and CSV is checked here. `row_place(i)` names the row of index i in messages. Fully
+    empty rows are skipped (Gradio adds one with "Add row"). A frame must be a 0-based index, of the video when
+    `num_frames` is given, and listed once; a row with one label of two, or a label outside `label_range`, is an
+    error naming the row.
+    """
+    support, unlabelled = {}, []
+    for index, frame, valence, arousal in table[["frame", "valence", "arousal"]].itertuples():
+        cells = [parse_cell(frame), parse_cell(valence), parse_cell(arousal)]
+        if all(map(_is_empty, cells)):
+            continue
+        number = cells[0] if isinstance(cells[0], float) else math.nan
+        end = num_frames if num_frames is not None else math.inf
+        if not (math.isfinite(number) and number == int(number) and 0 <= number < end):
+            what = f"a frame of this video (0-{num_frames - 1})" if num_frames is not None else "a 0-based frame index"
+            raise LabelError(f"{row_place(index)}: frame {frame!r} is not {what}")
+        number = int(number)
+        if number in support or number in unlabelled:
+            raise LabelError(f"{row_place(index)}: frame {number} is listed twice")
+        if all(map(_is_empty, cells[1:])):
+            unlabelled.append(number)
+            continue
+        support[number] = tuple(
+            _check_label(source, number, name, value, label_range, row_place(index))
+            for name, value in (("valence", valence), ("arousal", arousal))
+        )
+    return support, sorted(unlabelled)
+
+
+def split_support_table(table, num_frames: int | None, label_range=DEFAULT_LABEL_RANGE):
+    """`split_support_rows` of the table a user edits (a DataFrame, or what Gradio hands over), rows numbered from 1."""
+    import pandas as pd
+
+    if table is None or pd.DataFrame(table).empty:
+        return {}, []
+    table = pd.DataFrame(table).reset_index(drop=True)
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in ("frame", "valence", "arousal") if c not in table.columns]
+    if missing:
+        raise LabelError(f"support table: missing column(s) {', '.join(missing)}")
+    return split_support_rows(table, "support table", lambda i: f"support table row {i + 1}", num_frames, label_range)
 
 
 def _read_frame_table(path, what: str):
@@ -263,63 +332,80 @@ def _read_frame_table(path, what: str):
     return table
 
 
-def _frames_and_labels(path, table, keep_unlabelled: bool) -> dict[int, tuple[float, float]]:
-    """{frame: (valence, arousal)} of the table's rows, each checked; with `keep_unlabelled`, rows whose valence
-    and arousal are both empty are left out instead of refused."""
-    labels = {}
-    for line, row in zip(table.index + 2, table.itertuples(index=False)):
-        try:
-            frame = float(row.frame)
-        except (TypeError, ValueError):
-            frame = math.nan
-        if not math.isfinite(frame) or frame != int(frame) or frame < 0:
-            raise LabelError(f"{path}: line {line}: frame {row.frame!r} is not a 0-based frame index")
-        frame = int(frame)
-        if frame in labels:
-            raise LabelError(f"{path}: line {line}: frame {frame} is listed twice")
-        if keep_unlabelled and _is_empty(row.valence) and _is_empty(row.arousal):
-            continue
-        labels[frame] = (
-            _check_label(path, frame, "valence", row.valence),
-            _check_label(path, frame, "arousal", row.arousal),
-        )
-    return labels
+def _split_csv(path, table, label_range) -> tuple[dict[int, tuple[float, float]], list[int]]:
+    """`split_support_rows` of a CSV's table, rows named by their line in the file (the header is line 1)."""
+    return split_support_rows(table, str(path), lambda i: f"{path}: line {i + 2}", label_range=label_range)
 
 
-def _is_empty(value) -> bool:
-    return value is None or isinstance(value, float) and math.isnan(value)
-
-
-def read_support_csv(path, video: str | None = None) -> dict[int, tuple[float, float]]:
+def read_support_csv(path, video: str | None = None, label_range=DEFAULT_LABEL_RANGE) -> dict[int, tuple[float, float]]:
     """The user's labels: a CSV with columns `frame,valence,arousal` (frame = 0-based decoded index).
 
     Extra columns are ignored (so a `mtclar suggest` output, once filled in, works as it is). With a
     `video` column, only rows whose video matches `video` (file name or stem) are kept: one CSV can
-    carry the labels of a whole batch.
+    carry the labels of a whole batch. Every listed frame needs both labels, in `label_range`.
     """
     table = _read_frame_table(path, "support CSV")
     if video is not None and "video" in table.columns:
         names = table["video"].astype(str)
         table = table[(names == Path(video).name) | (names == Path(video).stem)]
-    return _frames_and_labels(Path(path), table, keep_unlabelled=False)
+    support, unlabelled = _split_csv(path, table, label_range)
+    if unlabelled:
+        raise LabelError(f"{path}: frame {unlabelled[0]} has no labels (they are empty): fill them in or remove the row")
+    return support
 
 
-def read_label_csv(path) -> dict[int, tuple[float, float]]:
+def read_label_csv(path, label_range=DEFAULT_LABEL_RANGE) -> dict[int, tuple[float, float]]:
     """A video's ground truth for `mtclar evaluate --videos`: CSV `frame,valence,arousal`, one row per labelled
-    frame (0-based decoded index), values in [-1, 1]. Frames without a row, or with both values empty, are
+    frame (0-based decoded index), values in `label_range`. Frames without a row, or with both values empty, are
     unlabelled: never support, never scored. Extra columns are ignored."""
-    labels = _frames_and_labels(Path(path), _read_frame_table(path, "label CSV"), keep_unlabelled=True)
+    labels, _ = _split_csv(path, _read_frame_table(path, "label CSV"), label_range)
     if not labels:
         raise LabelError(f"{path}: no labelled frame (needs rows frame,valence,arousal)")
     return labels
 
 
+def read_support_rows(path, num_frames: int | None = None, label_range=DEFAULT_LABEL_RANGE) -> dict:
+    """A support CSV as the rows of the table a user edits ({frame: (valence, arousal)}, NaN for frames not
+    labelled yet), checked like that table (`split_support_table`); errors name the file."""
+    table = _read_frame_table(path, "support CSV")
+    try:
+        support, unlabelled = split_support_table(table, num_frames, label_range)
+    except LabelError as err:
+        raise InputFileError(path, str(err)) from None
+    return {**support, **{frame: (math.nan, math.nan) for frame in unlabelled}}
+
+
+def support_table(rows: dict, timestamps=None, ranked: bool = False):
+    """Support rows {frame: (valence, arousal)} as a table in the dict's order, NaN (an empty cell) where not
+    labelled yet: `frame,valence,arousal`, with `timestamps` (per frame of the video) a `timestamp` column after
+    the frame, and when `ranked` a 1-based `rank` first (the order to label them in)."""
+    import pandas as pd
+
+    frames = list(rows)
+    columns = {"rank": range(1, len(frames) + 1)} if ranked else {}
+    columns["frame"] = np.array(frames, dtype=np.int64)
+    if timestamps is not None:
+        columns["timestamp"] = np.asarray(timestamps, dtype=np.float64)[frames].round(4)
+    columns["valence"] = np.array([rows[f][0] for f in frames], dtype=np.float64)
+    columns["arousal"] = np.array([rows[f][1] for f in frames], dtype=np.float64)
+    return pd.DataFrame(columns)
+
+
+def write_support_csv(rows: dict, path) -> Path:
+    """Support rows as a CSV sorted by frame (empty cells for frames not labelled yet), atomically: what
+    `read_support_rows` reads back, and, once filled in, `read_support_csv`."""
+    from ..io_utils import atomic_write_text
+
+    atomic_write_text(path, support_table(dict(sorted(rows.items()))).to_csv(index=False))
+    return Path(path)
+
+
 def check_support(
-    support: dict, face_found, source: str = "video", drop_faceless: bool = False
+    support: dict, face_found, source: str = "video", drop_faceless: bool = False, label_range=DEFAULT_LABEL_RANGE
 ) -> tuple[dict, list[int]]:
     """Validate support frames against a decoded video; returns (usable anchors, dropped faceless frames).
 
-    A frame index past the end is always an error. A support frame where no face was found cannot be
+    Labels must be in `label_range`. A frame index past the end is always an error. A support frame where no face was found cannot be
     an anchor: an error naming it, unless `drop_faceless` (then it is left out of the anchors, with
     the caller warning about it).
     """
@@ -329,8 +415,8 @@ def check_support(
             valence, arousal = labels
         except (TypeError, ValueError):
             raise LabelError(f"{source}: support frame {frame}: expected (valence, arousal), got {labels!r}") from None
-        _check_label(source, frame, "valence", valence)
-        _check_label(source, frame, "arousal", arousal)
+        _check_label(source, frame, "valence", valence, label_range)
+        _check_label(source, frame, "arousal", arousal, label_range)
     negative = sorted(f for f in support if f < 0)
     if negative:
         raise LabelError(f"{source}: support frame {negative[0]} is not a 0-based frame index")

@@ -2,11 +2,10 @@
 
 What the demo (and any other front end) needs beyond the labeller itself:
 
-* the support table the user edits: rows with a frame but no labels yet (suggested frames) are skipped
-  with a note naming them, a row with one label of two is an error naming the row (`split_support_table`);
+* the support table the user edits, as rows {frame: (valence, arousal)} with NaN for frames suggested but not
+  labelled yet (`rows_from_table`, `table_from_rows`); it is checked by `support.split_support_table`;
 * `SupportStore`: support labels saved per video, keyed by the SHA-256 of the video file, in a folder
   that outlives a page reload (and the server, when the folder is given);
-* support tables as CSV files to download and upload (`write_support_rows`, `read_support_rows`);
 * a VP9/WebM preview of a video the browser cannot play (HEVC, ProRes, ...), from a downscaled copy
   (`needs_browser_preview`, `write_browser_preview`); frame numbers stay the original's, which the
   labeller keeps reading;
@@ -21,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputFileError, LabelError
+from ..errors import InputFileError
 from ..io_utils import atomic_write_text
+from .support import parse_cell, read_support_rows, support_table, write_support_csv
 
 TABLE_COLUMNS = ["frame", "valence", "arousal"]
 # Codecs browsers play in <video>; HEVC (phones' default) and ProRes are not among them in Chromium. Previews are
@@ -38,71 +38,7 @@ SYNTHETIC_WARNING = "this model was trained on synthetic faces; real faces will 
 
 
 def empty_support_table():
-    import pandas as pd
-
-    return pd.DataFrame({"frame": pd.Series(dtype="int64"), "valence": pd.Series(dtype="float64"),
-                         "arousal": pd.Series(dtype="float64")})
-
-
-def _number(value) -> float:
-    """A table cell as a float (NaN when empty or not a number): Gradio hands edited cells over as text."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _table(table):
-    import pandas as pd
-
-    if table is None:
-        return None
-    table = pd.DataFrame(table)
-    if table.empty:
-        return None
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    return table
-
-
-def split_support_table(table, num_frames: int) -> tuple[dict[int, tuple[float, float]], list[int]]:
-    """(support {frame: (valence, arousal)}, frames listed without any label yet) from the edited table.
-
-    Fully empty rows are ignored (Gradio adds one with "Add row"); a frame with neither label (a suggested
-    frame not labelled yet) is returned in the second list, to be skipped with a note; anything else that
-    is not a frame of the video with two labels in [-1, 1] is an error naming the row.
-    """
-    table = _table(table)
-    if table is None:
-        return {}, []
-    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
-    if missing:
-        raise LabelError(f"support table: missing column(s) {', '.join(missing)}")
-    support, unlabelled = {}, []
-    for row_number, row in enumerate(table[TABLE_COLUMNS].itertuples(index=False), start=1):
-        frame, valence, arousal = (_number(v) for v in row)
-        if all(math.isnan(v) for v in (frame, valence, arousal)):
-            continue
-        if math.isnan(frame) or frame != int(frame) or not 0 <= frame < num_frames:
-            raise LabelError(
-                f"support table row {row_number}: frame {row[0]!r} is not a frame of this video (0-{num_frames - 1})"
-            )
-        frame = int(frame)
-        if frame in support or frame in unlabelled:
-            raise LabelError(f"support table row {row_number}: frame {frame} is listed twice")
-        if math.isnan(valence) and math.isnan(arousal):
-            unlabelled.append(frame)
-            continue
-        for name, value in (("valence", valence), ("arousal", arousal)):
-            if math.isnan(value):
-                raise LabelError(
-                    f"support table row {row_number}: frame {frame} has no {name}: fill it in or remove the row"
-                )
-            if not -1.0 <= value <= 1.0:
-                raise LabelError(f"support table row {row_number}: frame {frame}: {name} {value} is outside [-1, 1]")
-        support[frame] = (valence, arousal)
-    return support, sorted(unlabelled)
+    return support_table({})
 
 
 def skipped_note(unlabelled: list[int]) -> str:
@@ -113,10 +49,21 @@ def skipped_note(unlabelled: list[int]) -> str:
     return f"frame{'s' if len(unlabelled) > 1 else ''} {shown} {'have' if len(unlabelled) > 1 else 'has'} no labels yet: skipped"
 
 
+def _number(value) -> float:
+    """A table cell as a float, NaN when empty or not a number: for editing, not checking."""
+    value = parse_cell(value)
+    return value if isinstance(value, float) else math.nan
+
+
 def rows_from_table(table) -> dict[int, tuple[float, float]]:
     """Every row with a frame, labels or not (NaN): for editing, not labelling."""
-    table = _table(table)
-    if table is None or not set(TABLE_COLUMNS) <= set(table.columns):
+    import pandas as pd
+
+    if table is None:
+        return {}
+    table = pd.DataFrame(table)
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    if table.empty or not set(TABLE_COLUMNS) <= set(table.columns):
         return {}
     rows = {}
     for frame, valence, arousal in table[TABLE_COLUMNS].itertuples(index=False):
@@ -127,47 +74,8 @@ def rows_from_table(table) -> dict[int, tuple[float, float]]:
 
 
 def table_from_rows(rows: dict[int, tuple[float, float]]):
-    """A support table sorted by frame; NaN labels stay empty cells for the user to fill in."""
-    import pandas as pd
-
-    if not rows:
-        return empty_support_table()
-    frames = sorted(rows)
-    return pd.DataFrame({
-        "frame": np.array(frames, dtype=np.int64),
-        "valence": np.array([rows[f][0] for f in frames], dtype=np.float64).round(3),
-        "arousal": np.array([rows[f][1] for f in frames], dtype=np.float64).round(3),
-    })
-
-
-def write_support_rows(rows: dict, path) -> Path:
-    """A support table as CSV (frame,valence,arousal; empty cells for frames not labelled yet), atomically."""
-    lines = ["frame,valence,arousal"]
-    for frame in sorted(rows):
-        cells = ["" if math.isnan(v) else f"{v:.4f}" for v in rows[frame]]
-        lines.append(f"{frame},{cells[0]},{cells[1]}")
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return Path(path)
-
-
-def read_support_rows(path, num_frames: int | None = None) -> dict[int, tuple[float, float]]:
-    """A support CSV back as table rows (empty labels kept); checked like the table (`split_support_table`)."""
-    import pandas as pd
-
-    path = Path(path)
-    try:
-        table = pd.read_csv(path)
-    except (ValueError, OSError, UnicodeDecodeError) as err:
-        raise InputFileError(path.name, f"cannot read as a support CSV: {str(err).splitlines()[0]}") from None
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
-    if missing:
-        raise InputFileError(path.name, f"missing column(s) {', '.join(missing)} (needs frame,valence,arousal)")
-    try:
-        split_support_table(table, num_frames if num_frames is not None else 1 << 62)
-    except LabelError as err:
-        raise InputFileError(path.name, str(err)) from None
-    return rows_from_table(table)
+    """A support table sorted by frame, labels to 3 decimals; NaN labels stay empty cells for the user to fill in."""
+    return support_table(dict(sorted(rows.items()))).round({"valence": 3, "arousal": 3})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -194,7 +102,7 @@ class SupportStore:
         if rows == self.load(digest):
             return
         table, about = self._paths(digest)
-        write_support_rows(rows, table)
+        write_support_csv(rows, table)
         atomic_write_text(about, json.dumps({"video": video_name, "frames": len(rows)}) + "\n")
 
     def load(self, digest: str) -> dict[int, tuple[float, float]]:

@@ -24,7 +24,7 @@ def gradio_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def app_module():
-    from mtclar_hf.demo_cli import load_demo_module
+    from mtclar_hf.demo_loading import load_demo_module
 
     return load_demo_module()
 

@@ -130,7 +130,7 @@ def test_hevc_upload_partial_labels_banner_and_reload(server, page, upload_clip,
     from mtclar_hf.labeling.video import iter_frames, write_video
 
     hevc = write_video((f.image for f in iter_frames(upload_clip)), tmp_path / "phone.mov", codec="libx265", fps=25)
-    model, _ = server.load_model(None)
+    model, _ = server.models.load(None)
     model.config.provenance = {"dataset": "SynthAffect", "synthetic": True}
     try:
         page.goto(server.blocks.local_url)

@@ -16,7 +16,7 @@ def test_the_onnx_backend_encodes_like_torch(app_module, tiny_model_dir, upload_
             state, *_ = app.load_video(str(upload_clip), True, "", progress)
             encoded[backend] = state.encoded
             if backend == "onnx":
-                assert isinstance(app.load_encoder(""), OnnxEncoder) and (model / "onnx" / "encoder.onnx").is_file()
+                assert isinstance(app.models.encoder(""), OnnxEncoder) and (model / "onnx" / "encoder.onnx").is_file()
         finally:
             app.close()
     np.testing.assert_allclose(encoded["onnx"].embeddings, encoded["torch"].embeddings, rtol=1e-4, atol=1e-5)

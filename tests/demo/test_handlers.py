@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mtclar_hf.errors import InputFileError, LabelError
-from mtclar_hf.labeling.workspace import split_support_table
+from mtclar_hf.labeling.support import split_support_table
 
 OUTPUT_COLUMNS = ["frame", "timestamp", "valence", "arousal", "face_found", "is_support", "box_x", "box_y", "box_w", "box_h", "uncertainty"]
 
@@ -175,14 +175,14 @@ def test_default_model_missing_is_explained(app_module, tiny_model_dir, tmp_path
     monkeypatch.chdir(tmp_path)  # no outputs/quickstart/model here
     monkeypatch.delattr(quickstart, "ensure_quickstart_model", raising=False)
     with pytest.raises(InputFileError, match="run `mtclar quickstart`"):
-        app.resolve_model("")
+        app.models.resolve("")
 
     def fake_ensure(progress=None):
         progress(0.5, desc="training")
         return tiny_model_dir
 
     monkeypatch.setattr(quickstart, "ensure_quickstart_model", fake_ensure, raising=False)
-    model, processor = app.load_model("", progress)
+    model, processor = app.models.load("", progress)
     assert hasattr(model, "compare") and processor.crop_size == 64
     assert ((0.5,), {"desc": "training"}) in progress.calls
     app.close()

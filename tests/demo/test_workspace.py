@@ -9,16 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mtclar_hf.labeling.support import read_support_rows, split_support_table, write_support_csv
 from mtclar_hf.labeling.video import frame_timestamps, probe_video, write_video
-from mtclar_hf.labeling.workspace import (
-    SupportStore,
-    needs_browser_preview,
-    provenance_note,
-    read_support_rows,
-    split_support_table,
-    write_browser_preview,
-    write_support_rows,
-)
+from mtclar_hf.labeling.workspace import SupportStore, needs_browser_preview, provenance_note, write_browser_preview
 
 
 def table(rows):
@@ -45,10 +38,10 @@ def test_support_store_keeps_rows_per_video_hash(tmp_path):
 
 
 def test_support_csv_round_trip_and_bad_file(tmp_path):
-    path = write_support_rows({4: (0.5, math.nan)}, tmp_path / "s.csv")
+    path = write_support_csv({4: (0.5, math.nan)}, tmp_path / "s.csv")
     with pytest.raises(Exception, match="s.csv: support table row 1: frame 4 has no arousal"):
         read_support_rows(path, 10)
-    path = write_support_rows({4: (0.5, 0.1), 8: (math.nan, math.nan)}, tmp_path / "s.csv")
+    path = write_support_csv({4: (0.5, 0.1), 8: (math.nan, math.nan)}, tmp_path / "s.csv")
     rows = read_support_rows(path, 10)
     assert rows[4] == (0.5, 0.1) and math.isnan(rows[8][1])
     with pytest.raises(Exception, match="s.csv: support table row 2: frame 8 is not a frame"):
@@ -129,7 +122,7 @@ def test_queue_steps_through_videos(demo, tmp_path):
 
 
 def test_demo_banner_says_what_the_model_knows(demo, tiny_model_dir):
-    model, _ = demo.load_model(str(tiny_model_dir))
+    model, _ = demo.models.load(str(tiny_model_dir))
     model.config.provenance = {"dataset": "SynthAffect", "synthetic": True}
     try:
         assert "real faces will not be labelled meaningfully" in demo.model_banner(str(tiny_model_dir))

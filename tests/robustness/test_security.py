@@ -103,7 +103,7 @@ def test_our_code_never_sets_trust_remote_code():
 @pytest.fixture(scope="module")
 def served_demo(tiny_model_dir, tmp_path_factory):
     os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-cache"))
-    from mtclar_hf.demo_cli import load_demo_module
+    from mtclar_hf.demo_loading import load_demo_module
 
     app_module = load_demo_module()
     app = app_module.LabellingDemo(
