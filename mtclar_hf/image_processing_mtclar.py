@@ -21,7 +21,8 @@ crop are computed. Resampling is Pillow's antialiased bilinear filter (what torc
 PIL images), so downscaling large faces does not alias.
 
 It is copied next to saved models for `trust_remote_code`, so it imports only transformers, numpy, PIL, torch and,
-relatively, the configuration module (which holds the input size).
+relatively, the configuration module (which holds the input size). Being one remote-code file is also why it
+is longer than most modules: the resampling maths cannot move into a package module.
 """
 
 import math

@@ -4,6 +4,9 @@ One shared encoder embeds both face images of a pair; the embeddings are fused a
 projector heads: similarity (are A and B the same kind of expression?), valence difference
 v(A) - v(B) and arousal difference a(A) - a(B). Because the heads only need the two embeddings,
 `compare()` runs them on cached embeddings: labelling a video encodes every frame once.
+
+The file is longer than most because it is copied beside saved weights as remote code: both model classes, their
+outputs, losses and the pre-load weight check travel together in it.
 """
 
 from dataclasses import dataclass
