@@ -4,10 +4,16 @@ from typing import ClassVar
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+# The reference evaluation geometry: resize to 288, centre crop 256 (the network's input size).
+IMAGE_SIZE = 256
+RESIZE_SIZE = 288
 
 # ResNet-18 shape (basic blocks, 2-2-2-2) built from transformers' own ResNetConfig: a pure-torch
 # encoder with no torchvision/timm dependency.
-RESNET18_ENCODER = {
+RESNET18_BACKBONE = {
     "model_type": "resnet",
     "embedding_size": 64,
     "hidden_sizes": [64, 128, 256, 512],
@@ -17,6 +23,16 @@ RESNET18_ENCODER = {
 
 AFFECTNET_CLASS_NAMES = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
 
+# Each fusion of the two embeddings A and B: the parts concatenated, in order, into the vector the heads read.
+FUSIONS = {
+    "concat": ("a", "b"),
+    "abs_diff": ("abs_diff",),
+    "mul": ("mul",),
+    "diff": ("diff",),
+    "concat_diff": ("a", "b", "diff"),
+}
+ENCODERS = ("backbone", "emofan")
+
 
 @strict
 class MTCLARConfig(PreTrainedConfig):
@@ -24,13 +40,15 @@ class MTCLARConfig(PreTrainedConfig):
     Configuration of an MT-CLAR Siamese network (Parameshwara et al., ACM MM 2023) and of its
     singleton-image MT-CLAR+SL head.
 
-    encoder (`str`, defaults to `"resnet"`):
-        `"emofan"` for our implementation of the EmoNet/EmoFAN encoder, or the `model_type` of any
-        transformers vision backbone (`"resnet"`, `"convnext"`, `"vit"`, `"dinov2"`, ...), built with
-        `AutoModel.from_config` from `encoder_config`.
-    encoder_config (`dict`, *optional*):
-        Keyword arguments of the backbone's config (a `PreTrainedConfig` is accepted and stored as a dict).
-        Defaults to a ResNet-18-shaped `ResNetConfig` when `encoder="resnet"`.
+    encoder (`str`, defaults to `"backbone"`):
+        `"backbone"`: any transformers vision model (`resnet`, `convnext`, `vit`, `dinov2`, ...), built with
+        `AutoModel.from_config(backbone_config)`; `"emofan"`: our implementation of the EmoNet/EmoFAN encoder
+        (set up by the `emofan_*` fields, no `backbone_config`).
+    backbone_config (`dict` or `PreTrainedConfig`, *optional*):
+        The backbone's config (a dict needs its `model_type`). Defaults to a ResNet-18-shaped `ResNetConfig` for
+        `encoder="backbone"`; always `None` for `encoder="emofan"`. Backbones with an `image_size` get ours.
+        Configs written before the sub-config existed (`encoder=<model_type>` with an `encoder_config` dict) are
+        converted when they are read, and the same two keyword arguments are still accepted.
     embedding_size (`int`, defaults to 256):
         Size of one image's embedding. A linear projection is added when the backbone's pooled output differs.
     fusion (`str`, defaults to `"concat"`):
@@ -99,11 +117,14 @@ class MTCLARConfig(PreTrainedConfig):
     """
 
     model_type = "mtclar"
-    fusions: ClassVar[tuple[str, ...]] = ("concat", "abs_diff", "mul", "diff", "concat_diff")
+    sub_configs_defaults = {
+        "backbone_config": SubConfigSpec(config_class=AutoConfig, model_type="resnet", optional=True),
+    }
+    # The order of the task losses in `loss_components` and `task_weights`.
     all_tasks: ClassVar[tuple[str, ...]] = ("similarity", "contrastive", "valence", "arousal")
 
-    encoder: str = "resnet"
-    encoder_config: dict | PreTrainedConfig | None = None
+    encoder: str = "backbone"
+    backbone_config: dict | PreTrainedConfig | None = None
     embedding_size: int = 256
     fusion: str = "concat"
     projector_widths: list[int] | tuple[int, ...] = (2048, 1024, 512, 128)
@@ -111,11 +132,11 @@ class MTCLARConfig(PreTrainedConfig):
     dropout: float = 0.5
     num_similarity_classes: int = 2
     diff_activation: str = "tanh"
-    image_size: int = 256
-    resize_size: int = 288
+    image_size: int = IMAGE_SIZE
+    resize_size: int = RESIZE_SIZE
     label_min: float = -1.0
     label_max: float = 1.0
-    tasks: list[str] | tuple[str, ...] = ("similarity", "contrastive", "valence", "arousal")
+    tasks: list[str] | tuple[str, ...] = all_tasks
     cosine_margin: float = 0.25
     dynamic_loss_exponent: float = 2.0
     random_task_weights: bool = True
@@ -139,52 +160,51 @@ class MTCLARConfig(PreTrainedConfig):
             self.difference_head_widths = [int(w) for w in self.difference_head_widths]
         self.sl_hidden_widths = [int(w) for w in self.sl_hidden_widths]
         self.tasks = list(self.tasks)
-        self.encoder_config = self._normalise_encoder_config(self.encoder, self.encoder_config)
+        self._convert_encoder_config(kwargs.pop("encoder_config", None))
+        if self.encoder == "backbone" and self.backbone_config is None:
+            self.backbone_config = dict(RESNET18_BACKBONE)
+        if isinstance(self.backbone_config, dict) and self.backbone_config.get("model_type") not in CONFIG_MAPPING:
+            raise ValueError(f"backbone_config needs the model_type of a transformers model, got {self.backbone_config}")
         if self.id2label is None and kwargs.get("id2label") is None:
             self.id2label = dict(enumerate(AFFECTNET_CLASS_NAMES[: self.num_expression_classes]))
             self.label2id = {name: idx for idx, name in self.id2label.items()}
         kwargs.setdefault("num_labels", self.num_expression_classes)
         super().__post_init__(**kwargs)
+        if hasattr(self.backbone_config, "image_size"):  # ViT-like backbones size their position embeddings by it
+            self.backbone_config.image_size = self.image_size
 
-    @staticmethod
-    def _normalise_encoder_config(encoder: str, encoder_config) -> dict | None:
-        """Store the backbone config as a plain dict with its model_type (JSON-serialisable, diff-free)."""
-        if encoder == "emofan":
+    def _convert_encoder_config(self, encoder_config) -> None:
+        """Read the older form: `encoder` naming the backbone's model_type ("resnet" by default) and `encoder_config`
+        holding its arguments, merged over the ResNet-18 shape for "resnet". It becomes `encoder="backbone"` and
+        `backbone_config`."""
+        if self.encoder == "emofan" or (self.encoder == "backbone" and encoder_config is None):
             if encoder_config:
                 raise ValueError("encoder_config must be empty for encoder='emofan' (use the emofan_* fields)")
-            return None
+            return
+        model_type = "resnet" if self.encoder == "backbone" else self.encoder
+        if model_type not in CONFIG_MAPPING:
+            raise ValueError(f"encoder={model_type!r} is neither one of {ENCODERS} nor a transformers model_type")
+        if self.backbone_config is not None:
+            raise ValueError(f"encoder={model_type!r} names the backbone's model_type: pass encoder='backbone' with backbone_config")
         if isinstance(encoder_config, PreTrainedConfig):
             encoder_config = encoder_config.to_dict()
-        defaults = dict(RESNET18_ENCODER) if encoder == "resnet" else {"model_type": encoder}
+        defaults = RESNET18_BACKBONE if model_type == "resnet" else {"model_type": model_type}
         merged = {**defaults, **(encoder_config or {})}
-        if merged["model_type"] != encoder:
+        if merged["model_type"] != model_type:
             raise ValueError(
-                f"encoder={encoder!r} but encoder_config has model_type={merged['model_type']!r}; they must agree"
+                f"encoder={model_type!r} but encoder_config has model_type={merged['model_type']!r}; they must agree"
             )
-        return merged
-
-    def backbone_config(self) -> PreTrainedConfig:
-        """The transformers config of the encoder backbone (not for `encoder='emofan'`)."""
-        if self.encoder == "emofan":
-            raise ValueError("encoder='emofan' has no transformers backbone config")
-        kwargs = dict(self.encoder_config)
-        model_type = kwargs.pop("model_type")
-        backbone = AutoConfig.for_model(model_type, **kwargs)
-        if hasattr(backbone, "image_size"):  # ViT-like backbones need the input size for position embeddings
-            backbone.image_size = self.image_size
-        return backbone
+        self.encoder, self.backbone_config = "backbone", merged
 
     @property
     def difference_scale(self) -> float:
         return float(self.label_max - self.label_min)
 
     def validate_encoder(self):
-        if self.encoder == "emofan":
-            return
-        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-        if self.encoder not in CONFIG_MAPPING:
-            raise ValueError(f"encoder={self.encoder!r} is neither 'emofan' nor a transformers model_type")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.encoder == "emofan" and self.backbone_config is not None:
+            raise ValueError("encoder='emofan' takes no backbone_config (use the emofan_* fields)")
 
     def validate_sizes(self):
         if self.embedding_size <= 0:
@@ -209,8 +229,8 @@ class MTCLARConfig(PreTrainedConfig):
             )
 
     def validate_choices(self):
-        if self.fusion not in self.fusions:
-            raise ValueError(f"fusion must be one of {self.fusions}, got {self.fusion!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {tuple(FUSIONS)}, got {self.fusion!r}")
         for name in ("diff_activation", "sl_output_activation"):
             if getattr(self, name) not in ("tanh", "identity"):
                 raise ValueError(f"{name} must be 'tanh' or 'identity', got {getattr(self, name)!r}")
@@ -229,4 +249,4 @@ class MTCLARConfig(PreTrainedConfig):
             raise ValueError(f"dynamic_loss_exponent must be >= 0, got {self.dynamic_loss_exponent}")
 
 
-__all__ = ["MTCLARConfig", "AFFECTNET_CLASS_NAMES"]
+__all__ = ["AFFECTNET_CLASS_NAMES", "FUSIONS", "IMAGE_SIZE", "MTCLARConfig", "RESIZE_SIZE"]

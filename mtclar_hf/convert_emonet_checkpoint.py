@@ -23,7 +23,8 @@ is a derivative of those weights: its config records that (`provenance`), and `m
 Safety and strictness: the file is read with `torch.load(weights_only=True)`, so no pickled code runs. EmoNet's
 own loaders strip every `module.` substring (DataParallel) and then call `load_state_dict(strict=False)`, which
 silently loads nothing when the names do not match; here the names must match EmoNet's layout exactly, or the
-conversion stops with a one-line error naming the first missing, unexpected or mis-shaped keys. The only tolerated
+conversion stops with a one-line error naming the first missing, unexpected or mis-shaped keys (docs/EMONET.md
+describes EmoNet's layout). The only tolerated
 difference is absent `*.num_batches_tracked` counters (checkpoints written by PyTorch < 0.4.1 have none; inference
 never reads them), which are filled with 0 and reported.
 """
@@ -39,6 +40,7 @@ EMONET_HEAD_HIDDEN = 128
 NUM_REGRESSION_OUTPUTS = 2  # valence, arousal
 SHOWN_KEYS = 3  # how many offending keys an error message names
 EMONET_LICENSE = "CC BY-NC-ND 4.0"
+EMONET_INPUT_SIZE = 256  # EmoNet resizes face crops straight to 256 px: no centre crop
 # EmoNet's evaluation crop is a square about 200 * (w + h) / 220 px wide around the 68-landmark box (w, h): for a
 # square landmark box that is the box grown by (400 / 220 - 1) / 2 of its side on each side.
 EMONET_FACE_MARGIN = round((400 / 220 - 1) / 2, 3)
@@ -188,8 +190,8 @@ def emonet_config(n_expression: int, pth_path: Path):
 
     return MTCLARConfig(
         encoder="emofan",
-        image_size=256,
-        resize_size=256,
+        image_size=EMONET_INPUT_SIZE,
+        resize_size=EMONET_INPUT_SIZE,
         freeze_encoder_trunk=True,
         embedding_size=256,
         affect_head=True,
@@ -243,7 +245,7 @@ def convert_emonet_checkpoint(
     model.eval()
 
     processor = MTCLARImageProcessor(
-        resize_size=256, crop_size=256, face_margin=EMONET_FACE_MARGIN, face_box_source=LANDMARK_BOX
+        resize_size=EMONET_INPUT_SIZE, crop_size=EMONET_INPUT_SIZE, face_margin=EMONET_FACE_MARGIN, face_box_source=LANDMARK_BOX
     )
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp)

@@ -20,8 +20,9 @@ straight from the source pixels: no padded copy is made, and only the output pix
 crop are computed. Resampling is Pillow's antialiased bilinear filter (what torchvision's `Resize` applies to
 PIL images), so downscaling large faces does not alias.
 
-This file must stay self-contained (it is copied next to saved models for `trust_remote_code`): it imports
-only transformers, numpy, PIL and torch.
+It is copied next to saved models for `trust_remote_code`, so it imports only transformers, numpy, PIL, torch and,
+relatively, the configuration module (which holds the input size). Being one remote-code file is also why it
+is longer than most modules: the resampling maths cannot move into a package module.
 """
 
 import math
@@ -33,6 +34,8 @@ import numpy as np
 from PIL import Image
 from transformers.image_processing_base import BatchFeature
 from transformers.image_processing_utils import BaseImageProcessor
+
+from .configuration_mtclar import IMAGE_SIZE, RESIZE_SIZE
 
 BILINEAR = 2  # PIL.Image.Resampling.BILINEAR; the only filter implemented here
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -345,8 +348,8 @@ class MTCLARImageProcessor(BaseImageProcessor):
     model_input_names = ["pixel_values"]
     valid_kwargs = MTCLARImageProcessorKwargs
 
-    resize_size = 288
-    crop_size = 256
+    resize_size = RESIZE_SIZE
+    crop_size = IMAGE_SIZE
     face_margin = 0.25
     do_normalize = False
     image_mean = IMAGENET_MEAN
@@ -356,8 +359,8 @@ class MTCLARImageProcessor(BaseImageProcessor):
 
     def __init__(
         self,
-        resize_size: int = 288,
-        crop_size: int = 256,
+        resize_size: int = RESIZE_SIZE,
+        crop_size: int = IMAGE_SIZE,
         face_margin: float = 0.25,
         do_normalize: bool = False,
         image_mean: list[float] | None = None,

@@ -4,51 +4,34 @@ One shared encoder embeds both face images of a pair; the embeddings are fused a
 projector heads: similarity (are A and B the same kind of expression?), valence difference
 v(A) - v(B) and arousal difference a(A) - a(B). Because the heads only need the two embeddings,
 `compare()` runs them on cached embeddings: labelling a video encodes every frame once.
+
+The file is longer than most because it is copied beside saved weights as remote code: both model classes, their
+outputs, losses and the pre-load weight check travel together in it.
 """
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from torch import nn
 from torch.nn import functional as F
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_mtclar import MTCLARConfig
+from .configuration_mtclar import FUSIONS, MTCLARConfig
+from .errors import InputFileError, UnsafeModelError
+from .weights_safety import SAFETENSORS_ONLY, check_weight_shapes, refuse_pickle_weights
 
-TASK_INDEX = {"similarity": 0, "contrastive": 1, "valence": 2, "arousal": 3}
-# Width of the fused pair vector, in embeddings, for each `MTCLARConfig.fusion`.
-FUSED_WIDTH = {"concat": 2, "abs_diff": 1, "mul": 1, "diff": 1, "concat_diff": 3}
-
-PICKLE_REFUSAL = (
-    "MT-CLAR loads weights from safetensors only (model.safetensors); refusing pickle weight files "
-    "(pytorch_model.bin / .pt / .pth), which can execute code when loaded"
-)
-
-
-def _package_module(name: str):
-    """`mtclar_hf.<name>` when the package is installed; None in a model folder's copy of this file that runs
-    through `trust_remote_code` without it (imported by name so that transformers does not try to copy it)."""
-    try:
-        return importlib.import_module(f"mtclar_hf.{name}")
-    except ImportError:
-        return None
-
-
-def _unsafe_model_error(message: str) -> Exception:
-    errors = _package_module("errors")
-    return errors.UnsafeModelError(message) if errors is not None else OSError(message)
-
-
-def _check_local_folder(path) -> None:
-    """Refuse a local folder with pickle-only weights, or weights that do not match its config.json, before
-    transformers sees it (it would otherwise re-initialise missing tensors with a warning)."""
-    push = _package_module("hub.push")
-    if push is not None and Path(path).is_dir() and (Path(path) / "config.json").is_file():
-        push.check_model_weights(path)
+# The parts a fusion (see `FUSIONS`) concatenates, computed from the embeddings of image A and image B.
+FUSION_PARTS = {
+    "a": lambda emb_a, emb_b: emb_a,
+    "b": lambda emb_a, emb_b: emb_b,
+    "diff": lambda emb_a, emb_b: emb_a - emb_b,
+    "abs_diff": lambda emb_a, emb_b: (emb_a - emb_b).abs(),
+    "mul": lambda emb_a, emb_b: emb_a * emb_b,
+}
 
 
 @dataclass
@@ -172,7 +155,9 @@ class ProjectorMLP(nn.Module):
 class MTCLARPreTrainedModel(PreTrainedModel):
     config: MTCLARConfig
     config_class = MTCLARConfig
-    base_model_prefix = "mtclar"
+    # Both models hold the shared encoder under this name (the state-dict keys `encoder.*`), so a checkpoint of the
+    # bare backbone loads into it.
+    base_model_prefix = "encoder"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = []
@@ -192,15 +177,18 @@ class MTCLARPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """As `PreTrainedModel.from_pretrained`, but safetensors only: pickle weights are never unpickled."""
+        """As `PreTrainedModel.from_pretrained`, but safetensors only: pickle weights are never unpickled, and a
+        local folder's weights must match its config.json (see `check_saved_weights`)."""
         if kwargs.setdefault("use_safetensors", True) is not True:
-            raise _unsafe_model_error(f"{pretrained_model_name_or_path}: {PICKLE_REFUSAL}")
-        _check_local_folder(pretrained_model_name_or_path)
+            raise UnsafeModelError(f"{pretrained_model_name_or_path}: {SAFETENSORS_ONLY}")
+        folder = Path(pretrained_model_name_or_path)
+        if folder.is_dir() and (folder / "config.json").is_file():
+            check_saved_weights(folder)
         try:
             model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         except OSError as err:
             if "safetensors" in str(err).lower() or ".bin" in str(err):
-                raise _unsafe_model_error(f"{pretrained_model_name_or_path}: {PICKLE_REFUSAL}") from err
+                raise UnsafeModelError(f"{pretrained_model_name_or_path}: {SAFETENSORS_ONLY}") from err
             raise
         # Loading replaces parameters with fresh ones that require grad: re-apply the reference's frozen trunk.
         if model.config.encoder == "emofan" and model.config.freeze_encoder_trunk:
@@ -217,9 +205,8 @@ class MTCLARPreTrainedModel(PreTrainedModel):
             if config.freeze_encoder_trunk:
                 self.encoder.freeze_trunk()
         else:
-            backbone_config = config.backbone_config()
-            self.encoder = AutoModel.from_config(backbone_config)
-            encoder_size = backbone_output_size(backbone_config)
+            self.encoder = AutoModel.from_config(config.backbone_config)
+            encoder_size = backbone_output_size(config.backbone_config)
         needs_projection = encoder_size != config.embedding_size
         self.embedding_projection = (
             nn.Linear(encoder_size, config.embedding_size) if needs_projection else nn.Identity()
@@ -275,10 +262,12 @@ class MTCLARModel(MTCLARPreTrainedModel):
     ```
     """
 
+    main_input_name = "pixel_values_a"
+
     def __init__(self, config: MTCLARConfig):
         super().__init__(config)
         self._build_encoder(config)
-        fused_size = config.embedding_size * FUSED_WIDTH[config.fusion]
+        fused_size = config.embedding_size * len(FUSIONS[config.fusion])
         widths, dropout = config.projector_widths, config.dropout
         difference_widths = widths if config.difference_head_widths is None else config.difference_head_widths
         self.similarity_head = ProjectorMLP(fused_size, widths, config.num_similarity_classes, dropout)
@@ -289,16 +278,9 @@ class MTCLARModel(MTCLARPreTrainedModel):
         self.post_init()
 
     def fuse(self, emb_a: torch.Tensor, emb_b: torch.Tensor) -> torch.Tensor:
-        fusion = self.config.fusion
-        if fusion == "concat":
-            return torch.cat([emb_a, emb_b], dim=-1)
-        if fusion == "abs_diff":
-            return (emb_a - emb_b).abs()
-        if fusion == "mul":
-            return emb_a * emb_b
-        if fusion == "diff":
-            return emb_a - emb_b
-        return torch.cat([emb_a, emb_b, emb_a - emb_b], dim=-1)
+        """The pair vector the heads read: the parts of `config.fusion`, concatenated."""
+        parts = FUSIONS[self.config.fusion]
+        return torch.cat([FUSION_PARTS[part](emb_a, emb_b) for part in parts], dim=-1)
 
     def _squash(self, raw: torch.Tensor) -> torch.Tensor:
         raw = raw.squeeze(-1)
@@ -320,10 +302,11 @@ class MTCLARModel(MTCLARPreTrainedModel):
     def task_weights_for_batch(self, device, generator: torch.Generator | None = None) -> torch.Tensor:
         """Random convex weights over the enabled tasks in training, equal weights otherwise. A seeded
         `generator` gives every process of a distributed run the same draw for the same batch."""
-        enabled = torch.zeros(len(TASK_INDEX), device=device)
-        enabled[[TASK_INDEX[task] for task in self.config.tasks]] = 1.0
+        all_tasks = self.config.all_tasks
+        enabled = torch.zeros(len(all_tasks), device=device)
+        enabled[[all_tasks.index(task) for task in self.config.tasks]] = 1.0
         if self.training and self.config.random_task_weights:
-            weights = random_convex_weights(len(TASK_INDEX), device=device, generator=generator) * enabled
+            weights = random_convex_weights(len(all_tasks), device=device, generator=generator) * enabled
         else:
             weights = enabled
         return weights / weights.sum()
@@ -338,7 +321,7 @@ class MTCLARModel(MTCLARPreTrainedModel):
         task_weights: torch.Tensor | None,
     ) -> MTCLAROutput:
         device = output.valence_diff.device
-        components = torch.zeros(len(TASK_INDEX), device=device)
+        components = torch.zeros(len(self.config.all_tasks), device=device)
         if similarity_labels is not None:
             similarity_labels = similarity_labels.long().to(device)
             components[0] = F.cross_entropy(output.similarity_logits.float(), similarity_labels)
@@ -468,6 +451,29 @@ class MTCLARForAffectPrediction(MTCLARPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
+def check_saved_weights(folder, architecture: str | None = None) -> dict[str, tuple[int, ...]]:
+    """Before loading a saved folder: refuse pickle-only weights, and safetensors weights whose names or shapes differ
+    from the model its config.json builds (`architecture`, default: the one the config names).
+
+    transformers would otherwise re-initialise missing or mis-shaped tensors with a warning. The model is built on
+    the meta device and only JSON and the safetensors headers are read. Returns the tensor shapes found.
+    """
+    folder = Path(folder)
+    refuse_pickle_weights(folder)
+    try:
+        config = MTCLARConfig.from_pretrained(folder)
+    except (TypeError, ValueError, KeyError, StrictDataclassError) as err:
+        raise InputFileError(folder / "config.json", f"not a valid MTCLARConfig: {err}") from None
+    model_classes = {cls.__name__: cls for cls in (MTCLARModel, MTCLARForAffectPrediction)}
+    architecture = architecture or (config.architectures or [MTCLARModel.__name__])[0]
+    if architecture not in model_classes:
+        raise UnsafeModelError(f"{folder / 'config.json'}: unknown architecture {architecture!r}")
+    with torch.device("meta"):
+        model = model_classes[architecture](config)
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    return check_weight_shapes(folder, expected)
+
+
 __all__ = [
     "MTCLARPreTrainedModel",
     "MTCLARModel",
@@ -475,6 +481,7 @@ __all__ = [
     "MTCLAROutput",
     "MTCLARAffectOutput",
     "ccc_loss",
+    "check_saved_weights",
     "dynamic_regression_loss",
     "random_convex_weights",
 ]

@@ -8,8 +8,7 @@ TINY_RESNET = {"embedding_size": 16, "hidden_sizes": [16, 32], "depths": [1, 1],
 def tiny_config(**overrides) -> MTCLARConfig:
     """A ResNet-shaped MT-CLAR with 64 px inputs, a 32-d embedding and a small projector."""
     settings = dict(
-        encoder="resnet",
-        encoder_config=TINY_RESNET,
+        backbone_config={"model_type": "resnet", **TINY_RESNET},
         embedding_size=32,
         projector_widths=[64, 32],
         sl_hidden_widths=[64, 32],

@@ -2,14 +2,14 @@
 
 The official `emonet_8.pth` is not available (CC BY-NC-ND 4.0, users download it themselves), so the tests build a
 random checkpoint with EmoNet's exact key names and shapes, convert it, and compare the converted model against an
-EmoNet forward pass written here from scratch with torch.nn.functional only (from the prose description in
-EMONET_STATE_DICT.md), never through the classes under test.
+EmoNet forward pass written here from scratch with torch.nn.functional only (from the description in
+docs/EMONET.md), never through the classes under test.
 """
 
 import ast
 import contextlib
+import hashlib
 import io
-import re
 from pathlib import Path
 
 import pytest
@@ -20,13 +20,17 @@ from mtclar_hf.cli import main as cli_main
 from mtclar_hf.modeling_emofan import EmoFANEncoder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FACT_SHEET = REPO_ROOT.parent / "shared" / "docs" / "EMONET_STATE_DICT.md"
 
-# Published totals of EmoNet(n_expression=8) (fact sheet, "Summary numbers").
+# EmoNet(n_expression=8)'s state dict, as read from its public model code (docs/EMONET.md).
 EMONET_KEYS = 682
 EMONET_PARAMS = 13_963_410
 EMONET_COUNTERS = 111  # int64 num_batches_tracked, one per norm layer
 HEAD_KEYS = 9  # emo_fc_2.*
+TRUNK_KEYS, TRUNK_PARAMS = 599, 12_106_504  # the FAN landmark trunk, frozen
+EMOTION_KEYS, EMOTION_PARAMS = 83, 1_856_906  # conv1x1_input_emo_2, emo_net_2, emo_fc_2
+EMOTION_PREFIXES = ("conv1x1_input_emo_2.", "emo_net_2.", "emo_fc_2.")
+# SHA-256 of the 682 "key [shape]" lines of that state dict, in registration order.
+EMONET_LAYOUT_SHA256 = "2b512e811f77c603cc1e492fbc03f60498a74e0b7e64c4544a9a1e03ff24ad32"
 
 
 # ---------------------------------------------------------------------------------------------- EmoNet's layout
@@ -82,18 +86,20 @@ def is_buffer(key: str) -> bool:
     return key.endswith(("running_mean", "running_var", "num_batches_tracked"))
 
 
-def parse_fact_sheet() -> list[tuple[str, tuple]]:
-    rows = re.findall(r"^(\S+)\s+\[([\d, ]*)\]", FACT_SHEET.read_text(), flags=re.MULTILINE)
-    return [(key, tuple(int(n) for n in dims.replace(" ", "").split(",") if n)) for key, dims in rows if "." in key]
+def num_parameters(layout: list[tuple[str, tuple]]) -> int:
+    return sum(torch.Size(shape).numel() for key, shape in layout if not is_buffer(key))
 
 
-def test_layout_generator_matches_emonet_totals_and_fact_sheet():
+def test_layout_generator_matches_emonets_state_dict():
     layout = emonet_layout()
-    assert len(layout) == EMONET_KEYS
+    assert len(layout) == EMONET_KEYS and num_parameters(layout) == EMONET_PARAMS
     assert sum(key.endswith("num_batches_tracked") for key, _ in layout) == EMONET_COUNTERS
-    assert sum(torch.Size(shape).numel() for key, shape in layout if not is_buffer(key)) == EMONET_PARAMS
-    if FACT_SHEET.exists():
-        assert parse_fact_sheet() == layout
+    trunk = [(key, shape) for key, shape in layout if not key.startswith(EMOTION_PREFIXES)]
+    emotion = [(key, shape) for key, shape in layout if key.startswith(EMOTION_PREFIXES)]
+    assert (len(trunk), num_parameters(trunk)) == (TRUNK_KEYS, TRUNK_PARAMS)
+    assert (len(emotion), num_parameters(emotion)) == (EMOTION_KEYS, EMOTION_PARAMS)
+    lines = "\n".join(f"{key} {list(shape)}" for key, shape in layout)
+    assert hashlib.sha256(lines.encode()).hexdigest() == EMONET_LAYOUT_SHA256
 
 
 def test_encoder_state_dict_is_emonet_without_its_head():
@@ -209,7 +215,7 @@ def ref_hourglass(x, w, name, level=4):
 
 
 def reference_emonet_feature(x: torch.Tensor, w: dict) -> torch.Tensor:
-    """EmoNet's 256-d pooled emotion feature, from the fact sheet's prose, in functional form."""
+    """EmoNet's 256-d pooled emotion feature, from its description in docs/EMONET.md, in functional form."""
     x = F.relu(ref_bn(ref_conv(x, w, "conv1", padding=3, stride=2), w, "bn1"))
     x = F.max_pool2d(ref_conv_block(x, w, "conv2"), 2, 2)
     stem = ref_conv_block(ref_conv_block(x, w, "conv3"), w, "conv4")
@@ -266,7 +272,7 @@ def test_trunk_frozen_and_emotion_branch_trainable_after_conversion(converted):
     trunk = {name for name, p in model.encoder.named_parameters() if not p.requires_grad}
     trainable = {name for name, p in model.encoder.named_parameters() if p.requires_grad}
     assert trainable and all(name.startswith(("conv1x1_input_emo_2.", "emo_net_2.")) for name in trainable)
-    assert sum(p.numel() for n, p in model.encoder.named_parameters() if n in trunk) == 12_106_504
+    assert sum(p.numel() for n, p in model.encoder.named_parameters() if n in trunk) == TRUNK_PARAMS
     assert all(p.requires_grad for n, p in model.named_parameters() if not n.startswith("encoder."))
 
     # Training mode keeps the frozen trunk's BatchNorms on their pretrained statistics; the emotion branch trains.
@@ -302,7 +308,7 @@ print(type(model.encoder).__module__, frozen)
     assert result.returncode == 0, result.stderr[-2000:]
     module, frozen = result.stdout.split()
     assert module.startswith("transformers_modules.") and module.endswith(".modeling_emofan")
-    assert int(frozen) == 12_106_504
+    assert int(frozen) == TRUNK_PARAMS
     local = MTCLARModel.from_pretrained(converted).eval()
     with torch.no_grad():
         expected = local.embed(torch.load(pixels_path))

@@ -1,5 +1,6 @@
 """MTCLARConfig / MTCLARModel / MTCLARForAffectPrediction: shapes, losses, learning, save/reload."""
 
+import hashlib
 import math
 
 import numpy as np
@@ -19,14 +20,14 @@ from mtclar_hf.testing_utils import tiny_config
 # Tiny configs of other transformers vision backbones (any backbone config is accepted as the encoder).
 TINY_BACKBONES = {
     "resnet": {},
-    "convnext": {"encoder": "convnext", "encoder_config": {"hidden_sizes": [8, 16], "depths": [1, 1], "num_stages": 2}},
+    "convnext": {"model_type": "convnext", "hidden_sizes": [8, 16], "depths": [1, 1], "num_stages": 2},
     "vit": {
-        "encoder": "vit",
-        "encoder_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64, "patch_size": 16},
+        "model_type": "vit", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+        "patch_size": 16,
     },
     "dinov2": {
-        "encoder": "dinov2",
-        "encoder_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "patch_size": 16, "mlp_ratio": 2},
+        "model_type": "dinov2", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "patch_size": 16,
+        "mlp_ratio": 2,
     },
 }
 
@@ -38,7 +39,7 @@ def pair_batch(batch=6, size=64, seed=0):
 
 @pytest.mark.parametrize("name", sorted(TINY_BACKBONES))
 def test_every_transformers_backbone_gives_the_documented_shapes(name):
-    config = tiny_config(**TINY_BACKBONES[name])
+    config = tiny_config(**({"backbone_config": TINY_BACKBONES[name]} if TINY_BACKBONES[name] else {}))
     model = MTCLARModel(config).eval()
     a, b = pair_batch(3)
     out = model(a, b)
@@ -49,7 +50,7 @@ def test_every_transformers_backbone_gives_the_documented_shapes(name):
 
 
 def test_emofan_encoder_shapes_and_frozen_trunk():
-    config = tiny_config(encoder="emofan", encoder_config=None, embedding_size=256)
+    config = tiny_config(encoder="emofan", backbone_config=None, embedding_size=256)
     model = MTCLARModel(config).eval()
     a, b = pair_batch(2)
     out = model(a, b)
@@ -92,7 +93,9 @@ def test_one_encoder_is_shared_not_aliased():
         {"tasks": ["similarity", "sadness"]},
         {"tasks": []},
         {"encoder": "not-a-model"},
-        {"encoder": "convnext", "encoder_config": {"model_type": "resnet"}},
+        {"encoder": "emofan"},
+        {"backbone_config": {"hidden_sizes": [8]}},
+        {"encoder": "convnext", "encoder_config": {"model_type": "resnet"}, "backbone_config": None},
         {"image_size": 300, "resize_size": 288},
         {"label_min": 1.0, "label_max": -1.0},
         {"diff_activation": "sigmoid"},
@@ -102,12 +105,13 @@ def test_one_encoder_is_shared_not_aliased():
 def test_invalid_config_values_raise_a_clear_error(bad):
     with pytest.raises((ValueError, TypeError, StrictDataclassError)) as info:
         tiny_config(**bad)
-    assert str(next(iter(bad))) in str(info.value) or "encoder" in str(info.value)
+    assert str(next(iter(bad))) in str(info.value) or "backbone_config" in str(info.value)
 
 
 def test_default_config_is_the_reference_architecture():
     config = MTCLARConfig()
-    assert config.encoder == "resnet" and config.encoder_config["depths"] == [2, 2, 2, 2]
+    assert config.encoder == "backbone" and config.backbone_config.model_type == "resnet"
+    assert config.backbone_config.depths == [2, 2, 2, 2] and config.backbone_config.layer_type == "basic"
     assert (config.embedding_size, config.fusion, config.projector_widths) == (256, "concat", [2048, 1024, 512, 128])
     assert (config.dropout, config.cosine_margin, config.dynamic_loss_exponent) == (0.5, 0.25, 2.0)
     assert (config.image_size, config.resize_size, config.difference_scale) == (256, 288, 2.0)
@@ -261,3 +265,88 @@ def test_package_registers_the_auto_classes():
     assert AutoConfig.for_model("mtclar").__class__ is MTCLARConfig
     assert isinstance(AutoModel.from_config(tiny_config()), MTCLARModel)
     assert mtclar_hf.__version__ and np.__version__
+
+
+def test_main_input_name_and_base_model_prefix_follow_transformers():
+    pair_model, sl_model = MTCLARModel(tiny_config()), MTCLARForAffectPrediction(tiny_config())
+    assert (pair_model.main_input_name, sl_model.main_input_name) == ("pixel_values_a", "pixel_values")
+    for model in (pair_model, sl_model):
+        assert model.base_model is model.encoder is getattr(model, model.base_model_prefix)
+        assert all(key.startswith(("encoder.", "embedding_projection.", "similarity_head.", "valence_head.",
+                                   "arousal_head.", "affect_mlp.", "expression_head.", "va_head."))
+                   for key in model.state_dict())
+
+
+# ------------------------------------------------------------------------------------- folders saved before
+# config.json of a tiny MTCLARModel (with SL head) as the previous format wrote it: the backbone named by
+# `encoder` and its arguments in `encoder_config`.
+OLD_FORMAT_CONFIG = {
+    "affect_head": True, "architectures": ["MTCLARModel"], "auto_anchor": None,
+    "auto_map": {"AutoConfig": "configuration_mtclar.MTCLARConfig", "AutoModel": "modeling_mtclar.MTCLARModel"},
+    "cosine_margin": 0.25, "diff_activation": "tanh", "difference_head_widths": None, "dropout": 0.5,
+    "dtype": "float32", "dynamic_loss_exponent": 2.0, "embedding_size": 32, "emofan_attention": True,
+    "emofan_n_blocks": 4, "emofan_num_modules": 2,
+    "encoder": "resnet",
+    "encoder_config": {"depths": [1, 1], "embedding_size": 16, "hidden_sizes": [16, 32], "layer_type": "basic", "model_type": "resnet"},
+    "expression_class_weights": None, "freeze_encoder_trunk": True, "fusion": "concat_diff",
+    "id2label": dict(enumerate(AFFECTNET_CLASS_NAMES)), "label2id": {n: i for i, n in enumerate(AFFECTNET_CLASS_NAMES)},
+    "image_size": 64, "label_max": 1.0, "label_min": -1.0, "model_type": "mtclar", "num_expression_classes": 8,
+    "num_similarity_classes": 2, "pair_heads_trained": True, "projector_widths": [64, 32], "provenance": None,
+    "random_task_weights": True, "resize_size": 72, "sl_hidden_bias": False, "sl_hidden_widths": [64, 32],
+    "sl_output_activation": "tanh", "tasks": ["similarity", "contrastive", "valence", "arousal"],
+    "transformers_version": "5.24.0",
+}
+# SHA-256 of that model's state-dict layout ("key [shape]" lines, sorted) and its outputs for `old_format_inputs`
+# with `seeded_weights`, both as the previous version computed them.
+OLD_FORMAT_LAYOUT_SHA256 = "dcea4114a909aa17c5f080354082bd524210c93bce8dccd81faafdddd662b434"
+OLD_FORMAT_VALENCE_DIFF = [0.4768662452697754, 0.4698954224586487]
+OLD_FORMAT_SIMILARITY_LOGITS = [[0.022980868816375732, 0.9068175554275513], [0.03202483057975769, 0.91112220287323]]
+OLD_FORMAT_SL_VALENCE = [-0.6851389408111572, -0.6862006187438965]
+
+
+def layout_sha256(state: dict) -> str:
+    lines = "\n".join(f"{key} {list(tensor.shape)}" for key, tensor in sorted(state.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def seeded_weights(state: dict) -> dict:
+    """Values drawn in key order from a seeded generator, for every tensor of `state` (same shapes and dtypes)."""
+    generator = torch.Generator().manual_seed(0)
+    weights = {}
+    for key, tensor in sorted(state.items()):
+        if tensor.dtype == torch.int64:
+            weights[key] = torch.randint(0, 100, tuple(tensor.shape), generator=generator)
+        elif key.endswith("running_var"):
+            weights[key] = 0.5 + torch.rand(tuple(tensor.shape), generator=generator)
+        else:
+            weights[key] = 0.3 * torch.randn(tuple(tensor.shape), generator=generator)
+    return weights
+
+
+def test_a_folder_saved_in_the_previous_config_format_loads_with_the_same_weights_and_outputs(tmp_path):
+    import json
+
+    config = MTCLARConfig.from_dict(OLD_FORMAT_CONFIG)
+    assert config.encoder == "backbone" and config.backbone_config.hidden_sizes == [16, 32]
+    state = MTCLARModel(config).state_dict()
+    assert layout_sha256(state) == OLD_FORMAT_LAYOUT_SHA256  # state-dict keys and shapes unchanged
+    weights = seeded_weights(state)
+    (tmp_path / "config.json").write_text(json.dumps(OLD_FORMAT_CONFIG))
+    save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+
+    model = AutoModel.from_pretrained(tmp_path).eval()
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(tensor, weights[key]), key
+    generator = torch.Generator().manual_seed(1)
+    a, b = torch.rand(2, 3, 64, 64, generator=generator), torch.rand(2, 3, 64, 64, generator=generator)
+    with torch.no_grad():
+        out = model(a, b)
+        sl_valence = model.predict_affect(model.embed(a))[1]
+    torch.testing.assert_close(out.valence_diff, torch.tensor(OLD_FORMAT_VALENCE_DIFF), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.similarity_logits, torch.tensor(OLD_FORMAT_SIMILARITY_LOGITS), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sl_valence, torch.tensor(OLD_FORMAT_SL_VALENCE), rtol=1e-5, atol=1e-5)
+
+    model.save_pretrained(tmp_path / "resaved")
+    saved = json.loads((tmp_path / "resaved" / "config.json").read_text())
+    assert "encoder_config" not in saved and saved["encoder"] == "backbone"
+    assert saved["backbone_config"]["model_type"] == "resnet" and saved["backbone_config"]["hidden_sizes"] == [16, 32]

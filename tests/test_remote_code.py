@@ -50,3 +50,25 @@ def test_trust_remote_code_load_in_a_process_without_the_package(tmp_path):
     with torch.no_grad():
         local = model(local_pixels[:2], local_pixels[2:]).valence_diff
     np.testing.assert_allclose(remote["valence_diff"], local.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_remote_code_refuses_weights_that_do_not_match_the_config(tmp_path):
+    """The weight checks are part of the copied code: without the package, a folder with a missing tensor is
+    refused instead of being silently re-initialised."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "model"
+    MTCLARModel(tiny_config()).save_pretrained(folder)
+    weights = load_file(folder / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if not k.startswith("valence_head.")}, folder / "model.safetensors")
+    code = f"""
+from transformers import AutoModel
+try:
+    AutoModel.from_pretrained({str(folder)!r}, trust_remote_code=True)
+except Exception as err:
+    print(type(err).__module__, type(err).__name__, err)
+"""
+    proc = run_without_mtclar_hf(code, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("transformers_modules.") and "UnsafeModelError" in proc.stdout
+    assert "weights do not match config.json" in proc.stdout and "missing (e.g. valence_head." in proc.stdout

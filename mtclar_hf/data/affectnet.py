@@ -40,11 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..configuration_mtclar import AFFECTNET_CLASS_NAMES
+from ..configuration_mtclar import AFFECTNET_CLASS_NAMES as AFFECTNET_NAMES
 from ..errors import ConfigError, InputFileError
 from ..image_processing_mtclar import LANDMARK_BOX, UNKNOWN_BOX_SOURCE, landmark_boxes
 
-AFFECTNET_NAMES = tuple(AFFECTNET_CLASS_NAMES)
 NUM_LANDMARK_VALUES = 136
 NOT_ANNOTATED = -2.0
 # Codes present in the raw files that are not expressions; rows carrying them are dropped.

@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ConfigError, MTCLARError
 from ..io_utils import atomic_directory, atomic_path
+from .affectnet import AFFECTNET_NAMES as EXPRESSION_NAMES
 from .affectnet import CSV_COLUMNS, SYNTHETIC_MARKER
 from .synth_render import (
     BASE_SCALE,
@@ -49,7 +50,6 @@ from .synth_render import (
     sample_identity,
 )
 
-EXPRESSION_NAMES = ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
 # Circumplex sectors: (name, lowest angle in degrees, inclusive), angle = atan2(arousal, valence).
 # Read counter-clockwise from the positive valence axis; "Sad" wraps round from -170 to -90 degrees.
 CIRCUMPLEX_SECTORS = (

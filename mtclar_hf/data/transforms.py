@@ -20,10 +20,9 @@ import math
 
 import numpy as np
 
+from ..configuration_mtclar import IMAGE_SIZE, RESIZE_SIZE
 from ..image_processing_mtclar import MTCLARImageProcessor
 
-DEFAULT_RESIZE = 288
-DEFAULT_CROP = 256
 DEFAULT_FACE_MARGIN = 0.25
 
 
@@ -38,8 +37,8 @@ class TrainAugment:
 
     def __init__(
         self,
-        resize_size: int = DEFAULT_RESIZE,
-        crop_size: int = DEFAULT_CROP,
+        resize_size: int = RESIZE_SIZE,
+        crop_size: int = IMAGE_SIZE,
         face_margin: float = DEFAULT_FACE_MARGIN,
         degrees: float = 20.0,
         translate: float = 0.2,
@@ -141,7 +140,7 @@ class BoxJitter:
 class EvalTransform:
     """The eval path for one image: the MT-CLAR image processor (face crop -> resize -> centre crop)."""
 
-    def __init__(self, processor=None, resize_size: int = DEFAULT_RESIZE, crop_size: int = DEFAULT_CROP):
+    def __init__(self, processor=None, resize_size: int = RESIZE_SIZE, crop_size: int = IMAGE_SIZE):
         if processor is None:
             processor = MTCLARImageProcessor(resize_size=resize_size, crop_size=crop_size)
         self.processor = processor
@@ -189,7 +188,7 @@ def eval_transform(batch: dict, transform: EvalTransform | None = None) -> dict:
 
 
 def make_train_transform(
-    resize_size: int = DEFAULT_RESIZE, crop_size: int = DEFAULT_CROP, seed: int | None = None, **augment_kwargs
+    resize_size: int = RESIZE_SIZE, crop_size: int = IMAGE_SIZE, seed: int | None = None, **augment_kwargs
 ):
     """A `with_transform` function with its own TrainAugment and a generator seeded by ``seed``."""
     augment = TrainAugment(resize_size=resize_size, crop_size=crop_size, **augment_kwargs)
@@ -201,7 +200,7 @@ def make_train_transform(
     return transform
 
 
-def make_eval_transform(processor=None, resize_size: int = DEFAULT_RESIZE, crop_size: int = DEFAULT_CROP):
+def make_eval_transform(processor=None, resize_size: int = RESIZE_SIZE, crop_size: int = IMAGE_SIZE):
     """A `with_transform` function running ``processor`` (default: a new MTCLARImageProcessor)."""
     transform = EvalTransform(processor, resize_size=resize_size, crop_size=crop_size)
 

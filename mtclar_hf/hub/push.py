@@ -24,12 +24,17 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputFileError, UnsafeModelError
 from ..io_utils import atomic_directory, read_json_object, sha256_of
+from ..weights_safety import refuse_pickle_files, weight_files
 
-# Pickle-based formats: loading them can run arbitrary code, so they never go into (or come from) a repo.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-CODE_FILES = ("configuration_mtclar.py", "modeling_mtclar.py", "modeling_emofan.py", "image_processing_mtclar.py")
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_INDEX = "model.safetensors.index.json"
+# What save_pretrained copies beside the weights: the classes, and the modules they import relatively.
+CODE_FILES = (
+    "configuration_mtclar.py",
+    "modeling_mtclar.py",
+    "modeling_emofan.py",
+    "image_processing_mtclar.py",
+    "weights_safety.py",
+    "errors.py",
+)
 EVAL_RESULTS_FILE = "eval_results.json"
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
@@ -45,15 +50,6 @@ class FolderCheck:
 
 
 # ----------------------------------------------------------------------------------------------- checks
-
-
-def refuse_pickle_files(folder: Path) -> None:
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES:
-            raise UnsafeModelError(
-                f"{path}: pickle file ({path.suffix}) refused: it can run code when loaded; save the model with "
-                "save_pretrained (safetensors) and remove it"
-            )
 
 
 def _load_json(path: Path, what: str) -> dict:
@@ -102,68 +98,9 @@ def check_code_files(folder: Path) -> None:
                     raise InputFileError(code, f"imports .{node.module}, which is not in the folder")
 
 
-def _weight_files(folder: Path) -> list[Path]:
-    if (folder / WEIGHTS_FILE).is_file():
-        return [folder / WEIGHTS_FILE]
-    index_path = folder / WEIGHTS_INDEX
-    if not index_path.is_file():
-        raise InputFileError(folder / WEIGHTS_FILE, "missing (no safetensors weights, and no sharded index)")
-    weight_map = _load_json(index_path, "sharded weights index").get("weight_map")
-    if not isinstance(weight_map, dict) or not weight_map:
-        raise InputFileError(index_path, "has no weight_map")
-    shards = [folder / name for name in sorted(set(weight_map.values()))]
-    for shard in shards:
-        if not shard.is_file():
-            raise InputFileError(shard, f"missing (listed in {WEIGHTS_INDEX})")
-    return shards
-
-
-def read_safetensors_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
-    """Tensor names and shapes from the safetensors headers (no tensor data is read)."""
-    from safetensors import SafetensorError, safe_open
-
-    shapes = {}
-    for file in files:
-        try:
-            with safe_open(str(file), framework="pt") as handle:
-                for key in handle.keys():
-                    shapes[key] = tuple(handle.get_slice(key).get_shape())
-        except (SafetensorError, OSError) as err:
-            raise InputFileError(file, f"not a readable safetensors file: {err}") from None
-    return shapes
-
-
 def weights_digest(model_dir) -> str:
     """SHA-256 over the safetensors weight file(s): which weights an export or a labelled video came from."""
-    return sha256_of(_weight_files(Path(model_dir)))
-
-
-def expected_shapes(config, architecture: str) -> dict[str, tuple[int, ...]]:
-    """Names and shapes of the state dict of OUR installed class for ``config``, built on the meta device."""
-    import torch
-
-    from ..modeling_mtclar import MTCLARForAffectPrediction, MTCLARModel
-
-    classes = {cls.__name__: cls for cls in (MTCLARModel, MTCLARForAffectPrediction)}
-    with torch.device("meta"):
-        model = classes[architecture](config)
-    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
-
-
-def _compare_weights(folder: Path, found: dict, expected: dict) -> None:
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    wrong = sorted(key for key in set(found) & set(expected) if found[key] != expected[key])
-    if not (missing or unexpected or wrong):
-        return
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-    if wrong:
-        problems.append(f"{len(wrong)} with another shape (e.g. {wrong[0]}: {found[wrong[0]]} vs {expected[wrong[0]]} from config)")
-    raise UnsafeModelError(f"{folder}: weights do not match config.json: " + "; ".join(problems))
+    return sha256_of(weight_files(Path(model_dir)))
 
 
 def folder_architecture(folder: Path) -> str:
@@ -176,35 +113,6 @@ def folder_architecture(folder: Path) -> str:
     if architecture not in ("MTCLARModel", "MTCLARForAffectPrediction"):
         raise UnsafeModelError(f"{config_path}: unknown architecture {architecture!r}")
     return architecture
-
-
-def check_model_weights(folder, architecture: str | None = None) -> dict[str, tuple[int, ...]]:
-    """Before loading a saved folder: safetensors weights present, and their names and shapes match config.json.
-
-    transformers would otherwise re-initialise missing or mis-shaped tensors with a warning (or fail with
-    a long report), and a folder that holds only pickle weights must never reach a pickle loader. Only
-    JSON and the safetensors headers are read. Returns the tensor shapes found.
-    """
-    from huggingface_hub.errors import StrictDataclassError
-
-    from ..configuration_mtclar import MTCLARConfig
-
-    folder = Path(folder)
-    architecture = architecture or folder_architecture(folder)
-    has_safetensors = (folder / WEIGHTS_FILE).is_file() or (folder / WEIGHTS_INDEX).is_file()
-    pickles = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
-    if pickles and not has_safetensors:
-        raise UnsafeModelError(
-            f"{folder / pickles[0]}: pickle weights refused (they can run code when loaded); MT-CLAR loads "
-            "model.safetensors only: re-save the model with save_pretrained"
-        )
-    try:
-        config = MTCLARConfig.from_pretrained(folder)
-    except (TypeError, ValueError, KeyError, StrictDataclassError) as err:
-        raise InputFileError(folder / "config.json", f"not a valid MTCLARConfig: {err}") from None
-    found = read_safetensors_shapes(_weight_files(folder))
-    _compare_weights(folder, found, expected_shapes(config, architecture))
-    return found
 
 
 def refuse_non_redistributable(config_path: Path, raw_config: dict) -> None:
@@ -226,6 +134,7 @@ def check_hub_folder(folder) -> FolderCheck:
     (or ``MTCLARForAffectPrediction``) built from the config. Code in the folder is parsed, never run.
     """
     from ..image_processing_mtclar import MTCLARImageProcessor
+    from ..modeling_mtclar import check_saved_weights
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -250,7 +159,7 @@ def check_hub_folder(folder) -> FolderCheck:
         MTCLARImageProcessor.from_pretrained(folder)
     except (TypeError, ValueError, KeyError, StrictDataclassError) as err:
         raise InputFileError(processor_path, f"not a valid MTCLARImageProcessor config: {err}") from None
-    found = check_model_weights(folder, architecture)
+    found = check_saved_weights(folder, architecture)
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     return FolderCheck(folder=folder, architecture=architecture, num_tensors=len(found), files=files)
 

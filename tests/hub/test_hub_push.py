@@ -99,6 +99,7 @@ def test_weights_that_do_not_match_the_config_are_refused(model_dir, tmp_path):
     [
         ("preprocessor_config.json", "preprocessor_config.json: missing"),
         ("modeling_emofan.py", "modeling_emofan.py: missing"),
+        ("weights_safety.py", "weights_safety.py: missing"),
         ("model.safetensors", "model.safetensors: missing"),
     ],
 )
@@ -191,9 +192,9 @@ def test_push_commits_the_checked_folder_and_it_loads_back_from_the_hub_cache(mo
 
     committed = tmp_path / "committed"
     assert sorted(p.name for p in committed.rglob("*")) == [
-        "README.md", "config.json", "configuration_mtclar.py", "eval_results.json", "image_processing_mtclar.py",
-        "metrics.json", "model.safetensors", "modeling_emofan.py", "modeling_mtclar.py", "preprocessor_config.json",
-        "training_config.json",
+        "README.md", "config.json", "configuration_mtclar.py", "errors.py", "eval_results.json",
+        "image_processing_mtclar.py", "metrics.json", "model.safetensors", "modeling_emofan.py", "modeling_mtclar.py",
+        "preprocessor_config.json", "training_config.json", "weights_safety.py",
     ]
     for name in ("model.safetensors", "config.json", "preprocessor_config.json", "modeling_mtclar.py", "metrics.json"):
         assert (committed / name).read_bytes() == (model_dir / name).read_bytes(), name

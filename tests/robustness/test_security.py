@@ -79,6 +79,38 @@ def test_from_pretrained_refuses_mismatch_with_our_error(tiny_model_dir, tmp_pat
         MTCLARModel.from_pretrained(mismatched_folder(tiny_model_dir, tmp_path))
 
 
+def test_damaged_safetensors_header_is_a_one_line_error(tiny_model_dir, tmp_path):
+    from mtclar_hf import MTCLARModel
+
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "damaged"))
+    (folder / "model.safetensors").write_bytes((2**40).to_bytes(8, "little") + b"{}")
+    with pytest.raises(InputFileError, match="model.safetensors: not a readable safetensors file") as caught:
+        MTCLARModel.from_pretrained(folder)
+    assert "\n" not in str(caught.value)
+
+
+def test_weight_checks_travel_with_the_model_code():
+    """The modules copied beside saved weights check weight files themselves: they import only torch, transformers,
+    huggingface_hub, numpy, PIL and the standard library, and each other relatively; never the Hub code."""
+    import sys
+
+    allowed = {"torch", "transformers", "huggingface_hub", "numpy", "PIL", *sys.stdlib_module_names}
+    copied = ("configuration_mtclar", "modeling_mtclar", "modeling_emofan", "image_processing_mtclar", "weights_safety", "errors")
+    for name in copied:
+        tree = ast.parse((REPO / "mtclar_hf" / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                assert all(alias.name.split(".")[0] in allowed for alias in node.names), (name, node.lineno)
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 1 and node.module in copied or node.level == 0 and node.module.split(".")[0] in allowed, (
+                    name, node.lineno
+                )
+    safety = ast.parse((REPO / "mtclar_hf" / "weights_safety.py").read_text())
+    modules = {alias.name.split(".")[0] for node in ast.walk(safety) if isinstance(node, ast.Import) for alias in node.names}
+    modules |= {node.module.split(".")[0] for node in ast.walk(safety) if isinstance(node, ast.ImportFrom) and node.level == 0}
+    assert modules <= set(sys.stdlib_module_names), modules
+
+
 def test_our_code_never_sets_trust_remote_code():
     """trust_remote_code=True runs code from a folder: our package and demo never pass it (only tests do, on
     folders they wrote themselves)."""
