@@ -18,6 +18,8 @@ rate video maps correctly: frame i is shown from its timestamp until the next fr
 
 Import reads any of these back and, through the timestamps of the video it belongs to, gives the
 support set {frame: (valence, arousal)} that `mtclar label --support` takes (`write_support_csv`).
+
+The module is longer than most because each of the four formats has a writer and a reader here, side by side.
 """
 
 from __future__ import annotations
