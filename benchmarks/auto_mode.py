@@ -93,10 +93,9 @@ def score(model, clips, settings: dict, strategy: dict) -> dict:
 def main(argv=None) -> int:
     import torch
 
-    from mtclar_hf import MTCLARImageProcessor, MTCLARModel
     from mtclar_hf.data.afew_va import load_afew_va_clips
+    from mtclar_hf.labeling import load_model_and_processor, make_labeler
     from mtclar_hf.labeling.evaluation import encode_clips
-    from mtclar_hf.labeling.labeler import FewShotVideoLabeler
     from mtclar_hf.quickstart import QUICK_RECIPE, quick_config
     from mtclar_hf.training.data import validation_clips_dir
 
@@ -108,8 +107,8 @@ def main(argv=None) -> int:
 
     torch.manual_seed(0)
     clips_dir = validation_clips_dir(quick_config(args.config, Path("outputs/quickstart")))
-    model = MTCLARModel.from_pretrained(args.model).eval()
-    labeler = FewShotVideoLabeler(model, MTCLARImageProcessor.from_pretrained(args.model), detector=None)
+    model, processor = load_model_and_processor(args.model)
+    labeler = make_labeler(model, processor, detector=None)
     clips = encode_clips(labeler, load_afew_va_clips(clips_dir))
     settings = {name: calibrated(model, clips, design) for name, design in designs(model).items()}
     result = {"machine": machine(), "model": args.model, "validation_clips": str(clips_dir), "num_clips": len(clips),

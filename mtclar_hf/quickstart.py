@@ -23,6 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from .labeling.labeler import ANCHOR_MODES, AUTO_MODE, BASELINES
 from .resources import shipped_file
 
 DEFAULT_OUT = Path("outputs/quickstart")
@@ -33,8 +34,7 @@ SUPPORT_SETTINGS = (
     ("every 50th frame", {"strategy": "every-k", "k": 50}),
     ("every 20th frame", {"strategy": "every-k", "k": 20}),
 )
-MODEL_MODES = ("latest", "nearest", "mean", "weighted", "fused")
-DEFAULT_MODE = "auto"
+DEFAULT_MODE = AUTO_MODE
 # Face paths: the clips' own landmarks, and the detector -> predicted landmarks path of a user's video.
 FACE_PATHS = ("landmarks", "detector")
 
@@ -100,11 +100,9 @@ def ensure_quickstart_model(out=DEFAULT_OUT, progress=None, config_path=None, re
 
 def ensure_calibrated(model_dir: Path, config, progress=None) -> None:
     """Calibrate `auto` on the recipe's validation clips into `model_dir`, unless it already is."""
-    import json
-
-    from . import MTCLARImageProcessor, MTCLARModel
     from .data.afew_va import load_afew_va_clips
     from .labeling.auto import calibrate_model_folder
+    from .labeling.loading import load_model_and_processor
     from .training.data import validation_clips_dir
 
     if json.loads((Path(model_dir) / "config.json").read_text()).get("auto_anchor"):
@@ -114,8 +112,7 @@ def ensure_calibrated(model_dir: Path, config, progress=None) -> None:
         return
     if progress is not None:
         progress(0.96, desc="Calibrating the auto anchor mode on the validation clips")
-    model = MTCLARModel.from_pretrained(model_dir).eval()
-    processor = MTCLARImageProcessor.from_pretrained(model_dir)
+    model, processor = load_model_and_processor(model_dir)
     raw_clips = load_afew_va_clips(clips_dir)
     calibrate_model_folder(model_dir, model, processor, raw_clips, "{num_clips} SynthAffect validation clips")
 
@@ -131,7 +128,7 @@ def evaluate_settings(model, clips) -> dict:
     from .labeling.evaluation import Protocol, evaluate_encoded_clips
 
     return {
-        name: evaluate_encoded_clips(model, clips, Protocol(modes=(DEFAULT_MODE, *MODEL_MODES), **settings))
+        name: evaluate_encoded_clips(model, clips, Protocol(modes=(DEFAULT_MODE, *ANCHOR_MODES), **settings))
         for name, settings in SUPPORT_SETTINGS
     }
 
@@ -178,8 +175,9 @@ def _cell(pooled: dict, mode: str) -> str:
 def results_table(results: dict) -> list[str]:
     """One line per face path and support setting: the default mode against both baselines (pooled CCC, V / A)."""
     lines = [
-        f"{'faces':<30} {'support':<17} {'frames':>6}  {DEFAULT_MODE:<12} {'hold':<12} {'interpolate':<12} "
-        f"{'estimates':<10} best single mode (appendix: picked on these clips)",
+        f"{'faces':<30} {'support':<17} {'frames':>6}  {DEFAULT_MODE:<12} "
+        + "".join(f"{baseline:<12} " for baseline in BASELINES)
+        + f"{'estimates':<10} best single mode (appendix: picked on these clips)",
     ]
     for path, settings in results.items():
         for name, section in settings.items():
@@ -189,9 +187,10 @@ def results_table(results: dict) -> list[str]:
             pooled, best = section["pooled"], best_model_mode(section)
             tracking = estimate_tracking(section)
             rho = "-" if tracking is None else f"rho {tracking:.2f}"
+            baselines = "".join(f"{_cell(pooled, baseline):<12} " for baseline in BASELINES)
             lines.append(
                 f"{path:<30} {name:<17} {section['support_fraction']:>6.1%}  {_cell(pooled, DEFAULT_MODE):<12} "
-                f"{_cell(pooled, 'hold'):<12} {_cell(pooled, 'interpolate'):<12} {rho:<10} {_cell(pooled, best)} ({best})"
+                f"{baselines}{rho:<10} {_cell(pooled, best)} ({best})"
             )
     return lines
 
@@ -204,6 +203,7 @@ def faces_found_line(landmark_clips, detector_clips) -> str:
 
 def label_one_clip(labeler, clip, out: Path) -> tuple[Path, Path]:
     """Label the first held-out clip from every 20th frame, as `mtclar label` would: CSV + plot."""
+    from .labeling.labeler import label_range
     from .labeling.support import select_support
     from .labeling.tables import plot_labels, write_table
 
@@ -214,7 +214,8 @@ def label_one_clip(labeler, clip, out: Path) -> tuple[Path, Path]:
     table = labeler.label(encoded, support, anchor=mode)
     table["true_valence"], table["true_arousal"] = clip.valence, clip.arousal
     csv_path = write_table(table, out / "labels.csv")
-    plot_path = plot_labels(table, out / "labels.png", title=f"held-out clip {clip.clip_id}: {len(support)} labelled frames, anchor mode {mode}")
+    title = f"held-out clip {clip.clip_id}: {len(support)} labelled frames, anchor mode {mode}"
+    plot_path = plot_labels(table, out / "labels.png", title=title, label_range=label_range(labeler.model))
     return csv_path, plot_path
 
 
@@ -223,11 +224,10 @@ def run_quickstart(args: argparse.Namespace) -> int:
 
     import torch
 
-    from . import MTCLARImageProcessor, MTCLARModel
     from .data.afew_va import load_afew_va_clips
     from .io_utils import atomic_write_text
     from .labeling.evaluation import encode_clips
-    from .labeling.labeler import FewShotVideoLabeler
+    from .labeling.loading import load_model_and_processor, make_labeler
 
     out = Path(args.out)
     started = time.perf_counter()
@@ -238,12 +238,11 @@ def run_quickstart(args: argparse.Namespace) -> int:
 
     print("[2/3] labelling the held-out SynthAffect clips (people never seen in training)", file=sys.stderr)
     torch.manual_seed(0)
-    model = MTCLARModel.from_pretrained(model_dir).eval()
-    processor = MTCLARImageProcessor.from_pretrained(model_dir)
-    labeler = FewShotVideoLabeler(model, processor, detector=None)  # boxes come from the clips' landmarks
+    model, processor = load_model_and_processor(model_dir)
+    labeler = make_labeler(model, processor, detector=None)  # boxes come from the clips' landmarks
     raw_clips = list(load_afew_va_clips(held_out_clips_dir(config)))  # read twice: once per face path
     clips = encode_clips(labeler, raw_clips)
-    detector_labeler = FewShotVideoLabeler(model, processor)  # the default detector, as `mtclar label`
+    detector_labeler = make_labeler(model, processor)  # the default detector, as `mtclar label`
     detected = encode_clips(detector_labeler, raw_clips, faces="detector")
     results = {
         "landmarks (the clips' own)": evaluate_settings(model, clips),
@@ -257,7 +256,7 @@ def run_quickstart(args: argparse.Namespace) -> int:
         print("  " + line)
     print("  " + faces_found_line(clips, detected))
     every_20th = results["landmarks (the clips' own)"][SUPPORT_SETTINGS[-1][0]]
-    protocol = {"strategy": "every-k", "k": 20, "anchor_modes": list(MODEL_MODES), "baselines": ["hold", "interpolate"],
+    protocol = {"strategy": "every-k", "k": 20, "anchor_modes": list(ANCHOR_MODES), "baselines": list(BASELINES),
                 "faces": "landmarks", "scored_frames": "query frames only (support frames excluded)"}
     report = {"model": str(model_dir), "auto_anchor": model.config.auto_anchor, "paths": results}
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")

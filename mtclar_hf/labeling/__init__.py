@@ -1,22 +1,69 @@
-"""Few-shot video labelling with MT-CLAR: video IO, face finding, support strategies, the labeller, evaluation.
+"""Few-shot video labelling with MT-CLAR: the labelling API the CLI, the demo, the quickstart and the benchmarks use.
 
-Heavy libraries (torch, av, cv2, pandas) are imported by the submodules, so `import mtclar_hf.labeling`
-only pays for them when the labeller itself is used.
+    from mtclar_hf.labeling import load_model_and_processor, make_labeler, read_support_csv, write_table
+
+    model, processor = load_model_and_processor("outputs/quickstart/model")
+    labeler = make_labeler(model, processor)                   # face detector -> 68 landmarks -> crop
+    encoded = labeler.encode("video.mp4")                      # every frame embedded once: an EncodedVideo
+    table = labeler.label(encoded, read_support_csv("support.csv"))   # any support set, any anchor mode
+    write_table(table, "labels.csv")
+
+* loading a model, its processor and a labeller: `load_model_and_processor`, `make_labeler`;
+* encoding and labelling: `FewShotVideoLabeler`, `EncodedVideo`, `predict_from_anchors`, the mode lists
+  (`ANCHOR_MODES`, `BASELINES`, `ALL_MODES`, `AUTO_MODE`) and the model's `label_range`;
+* labelling files: `label_source` (one video or frame folder to a table and its summary), `label_folder` (every
+  video of a folder), with their `LabelOptions`;
+* support sets: `read_support_csv`, `read_label_csv`, `check_support`, `select_support` (`STRATEGIES`),
+  `suggest_frames`, `suggestion_table`;
+* tables and figures: `write_table`, `plot_labels`, `timeline_figure`, `circumplex_figure`;
+* evaluation: `Protocol`, `evaluate_afew_va`, `evaluate_videos`.
+
+Names are imported lazily (PEP 562) so that `mtclar --help`, which imports `mtclar_hf.labeling.cli`, does
+not pay for torch, PyAV, OpenCV or pandas.
 """
 
-from .labeler import ALL_MODES, ANCHOR_MODES, BASELINES, EncodedVideo, FewShotVideoLabeler, predict_from_anchors
-from .loading import load_model_and_processor
-from .support import STRATEGIES, read_support_csv, select_support
+import importlib
 
-__all__ = [
-    "ALL_MODES",
-    "ANCHOR_MODES",
-    "BASELINES",
-    "STRATEGIES",
-    "EncodedVideo",
-    "FewShotVideoLabeler",
-    "load_model_and_processor",
-    "predict_from_anchors",
-    "read_support_csv",
-    "select_support",
-]
+_EXPORTS = {
+    "load_model_and_processor": "loading",
+    "make_labeler": "loading",
+    "ALL_MODES": "labeler",
+    "ANCHOR_MODES": "labeler",
+    "AUTO_MODE": "labeler",
+    "BASELINES": "labeler",
+    "EncodedVideo": "labeler",
+    "FewShotVideoLabeler": "labeler",
+    "label_range": "labeler",
+    "predict_from_anchors": "labeler",
+    "LabelOptions": "batch",
+    "label_folder": "batch",
+    "label_source": "batch",
+    "STRATEGIES": "support",
+    "check_support": "support",
+    "read_label_csv": "support",
+    "read_support_csv": "support",
+    "select_support": "support",
+    "suggest_frames": "support",
+    "suggestion_table": "suggestions",
+    "circumplex_figure": "tables",
+    "plot_labels": "tables",
+    "timeline_figure": "tables",
+    "write_table": "tables",
+    "Protocol": "evaluation",
+    "evaluate_afew_va": "evaluation",
+    "evaluate_videos": "own_videos",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,4 +1,4 @@
-"""`mtclar label`, `mtclar suggest` and `mtclar evaluate`.
+"""`mtclar label`, `mtclar suggest`, `mtclar evaluate` and `mtclar calibrate`: argparse over the labelling API.
 
     mtclar label VIDEO --model M --support SUPPORT.csv --out OUT.csv [--anchor fused] [--plot OUT.png]
     mtclar label FRAME_FOLDER --model M --labels CLIP.json --strategy every-k --out OUT.parquet
@@ -6,61 +6,57 @@
                                                                               # over `accelerate launch` processes
     mtclar suggest VIDEO --model M --budget 0.06 --out support.csv            # which frames to label first
     mtclar evaluate --model M --afew-va DIR --anchor latest fused --out metrics.json
+    mtclar calibrate --model M --afew-va VALIDATION_DIR                       # stores auto's settings in M
 
-Models load with the class their config names (`MTCLARModel` or `MTCLARForAffectPrediction`), never
-through trust_remote_code on a user's folder, and `MTCLARImageProcessor.from_pretrained(M)`. Heavy imports live inside the handlers.
+Each handler turns its arguments into calls of `mtclar_hf.labeling`: `loading` (the model, its processor and
+the labeller), `batch` (a source or a folder to label tables), `suggestions`, `evaluation_runs`. Heavy imports
+live inside the handlers, so that `mtclar --help` stays quick. The module is longer than most because it
+holds the four commands' arguments and their help texts; it has no other logic.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, InputFileError, MTCLARError
-from .loading import load_model_and_processor
-from .tables import TABLE_FORMATS, check_table_path, plot_labels, write_table
-
-logger = logging.getLogger(__name__)
-
+from ..errors import ConfigError, InputFileError
+from .loading import load_model_and_processor, make_labeler
+from .tables import TABLE_FORMATS, write_table
 
 # ---------------------------------------------------------------------------------------------------------------
-# Shared pieces
-
-
-def make_encoder(args):
-    """The encoder of `--backend`: None for PyTorch (the labeller's default), onnxruntime on the model's export."""
-    if getattr(args, "backend", "torch") != "onnx":
-        return None
-    if getattr(args, "compile", False):
-        raise ConfigError("--compile applies to the torch backend, not to --backend onnx")
-    from ..export.onnx_export import onnx_encoder_for
-
-    return onnx_encoder_for(args.model, device=args.device)
-
-
-def make_labeler(args, model, processor):
-    from .faces import parse_follow
-    from .labeler import FewShotVideoLabeler
-
-    return FewShotVideoLabeler(
-        model,
-        processor,
-        detector=None if args.no_detect else args.detector,
-        batch_size=args.batch_size,
-        follow=parse_follow(args.follow),
-        detector_scale=args.detector_scale,
-        box_smoothing=args.box_smoothing,
-        face_workers=getattr(args, "face_workers", None),
-        compile=getattr(args, "compile", False),
-        encoder=make_encoder(args),
-    )
+# Shared pieces: arguments, and the library calls' options made from them
 
 
 def show_progress(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
+
+
+def labeler_options(args, detector) -> dict:
+    """`make_labeler`'s keyword arguments from the model and face arguments; `detector` None: given crops."""
+    return dict(
+        detector=detector,
+        follow=getattr(args, "follow", "largest"),
+        batch_size=args.batch_size,
+        detector_scale=args.detector_scale,
+        box_smoothing=getattr(args, "box_smoothing", 0.5),
+        face_workers=args.face_workers,
+        compile=args.compile,
+        backend=args.backend,
+    )
+
+
+def load_labeler(args, detector):
+    """The model of `--model` on `--device` and its labeller; the model is `labeler.model`."""
+    model, processor = load_model_and_processor(args.model, device=args.device)
+    return make_labeler(model, processor, model_path=args.model, device=args.device, **labeler_options(args, detector))
+
+
+def anchor_options(args) -> dict:
+    return dict(
+        max_anchors=args.max_anchors, time_scale=args.time_scale, similarity_temperature=args.similarity_temperature
+    )
 
 
 def _add_model_arguments(parser) -> None:
@@ -182,91 +178,15 @@ def _add_strategy_arguments(parser, default: str | None, active: bool = False) -
     parser.add_argument("--seed", type=int, default=0, help="random: seed")
 
 
-def _anchor_kwargs(args) -> dict:
-    return dict(
-        max_anchors=args.max_anchors, time_scale=args.time_scale, similarity_temperature=args.similarity_temperature
-    )
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # mtclar label
 
 
-def is_frame_folder(folder: Path) -> bool:
-    from .video import list_frame_files
-
-    return bool(list_frame_files(folder))
-
-
-def support_for(args, source: Path, encoded, annotation) -> dict:
-    """The support set of one source: the user's CSV (or CSV folder), or frames picked from the annotation."""
-    from .support import read_support_csv, select_support
-
-    if args.support is not None:
-        support_path = Path(args.support)
-        if support_path.is_dir():
-            support_path = support_path / f"{source.stem if source.is_file() else source.name}.csv"
-        return read_support_csv(support_path, video=source.name)
-    if annotation is None:
-        raise ConfigError(
-            f"{source}: --strategy needs ground-truth labels (--labels AFEW_JSON or a frame folder with its JSON); "
-            "for an unlabelled video, run `mtclar suggest` and pass the filled CSV with --support"
-        )
-    frames = [annotation["frames"].get(name) for name in (encoded.frame_names or [])]
-    if not frames or any(entry is None for entry in frames):
-        raise ConfigError(f"{source}: the annotation does not label every frame, so --strategy cannot pick from it")
-    chosen = select_support(
-        args.strategy, encoded.face_found, k=args.k, budget=args.budget, seed=args.seed, embeddings=encoded.embeddings
-    )
-    return {i: (frames[i]["valence"], frames[i]["arousal"]) for i in chosen}
-
-
-def label_one(args, labeler, source: Path, out: Path, plot: Path | None, progress: bool, model_info: dict) -> dict:
-    """Label one video or frame folder: plot, summary, then table (each atomic); returns the summary."""
-    from .summary import estimate_line, video_summary, write_summary
-    from .video import find_afew_annotation, read_afew_annotation
-
-    check_table_path(out)  # before the work, and before the summary that goes beside the table
-    annotation = None
-    if source.is_dir():
-        labels = Path(args.labels) if args.labels else find_afew_annotation(source)
-        annotation = read_afew_annotation(labels) if labels else None
-    elif args.labels:
-        raise ConfigError("--labels (an AFEW-VA JSON) applies to a frame folder, not to a video file")
-    encoded = labeler.encode(source, fps=args.fps, annotation=annotation, progress=progress)
-    if args.no_support:
-        support, table = {}, labeler.label_without_support(encoded, landmarks=args.landmarks)
-    else:
-        support = support_for(args, source, encoded, annotation)
-        table = labeler.label(
-            encoded,
-            support,
-            anchor=args.anchor,
-            strict=args.strict,
-            landmarks=args.landmarks,
-            **_anchor_kwargs(args),
-        )
-    if encoded.frame_names is not None:
-        table.insert(1, "frame_name", encoded.frame_names)
-    summary = video_summary(source, table, support, model_info, faces=_faces_description(args))
-    # Plot and summary before the table: in a batch, an existing table means this video is finished.
-    if plot is not None:
-        plot_labels(table, plot, title=source.name)
-    write_summary(summary, out)
-    write_table(table, out)
-    found = int(encoded.face_found.sum())
-    print(f"{source}: {encoded.num_frames} frames, face in {found}, {len(support)} support -> {out}", file=sys.stderr)
-    print(estimate_line(summary), file=sys.stderr)
-    return summary
-
-
-def _faces_description(args) -> str:
-    if args.no_detect:
-        return "given crops (--no-detect)"
-    return f"{args.detector} detector -> 68 predicted landmarks (where a frame folder has none of its own)"
-
-
 def run_label(args) -> int:
+    from .batch import LabelOptions, label_source
+    from .summary import model_record
+    from .video import is_frame_folder
+
     source = Path(args.source)
     if not source.exists():
         raise InputFileError(source, "no such video file or folder")
@@ -280,112 +200,54 @@ def run_label(args) -> int:
         )
     if len(given) > 1:
         raise ConfigError("use either --support or --strategy, not both")
-    batch = source.is_dir() and not is_frame_folder(source)
-    if batch:
-        return run_label_batch(args, source)
-    model, processor = load_model_and_processor(args.model, device=args.device)
-    labeler = make_labeler(args, model, processor)
-    from .summary import model_record
-
+    options = LabelOptions(
+        support=args.support,
+        strategy=args.strategy,
+        k=args.k,
+        budget=args.budget,
+        seed=args.seed,
+        labels=args.labels,
+        no_support=args.no_support,
+        anchor=args.anchor,
+        anchor_options=anchor_options(args),
+        strict=args.strict,
+        landmarks=args.landmarks,
+        fps=args.fps,
+    )
+    detector = None if args.no_detect else args.detector
+    if source.is_dir() and not is_frame_folder(source):
+        return run_label_batch(args, source, options, detector)
+    labeler = load_labeler(args, detector)
+    model_info = model_record(args.model, labeler.model, labeler.image_processor)
     plot = Path(args.plot) if args.plot else None
-    label_one(args, labeler, source, Path(args.out), plot, show_progress(args), model_record(args.model, model, processor))
+    label_source(labeler, source, args.out, options, model_info=model_info, plot=plot, progress=show_progress(args))
     return 0
 
 
-def batch_outputs(args, videos: list[Path]) -> dict[Path, tuple[Path, Path | None]]:
-    """Each video's output table (and plot) in the batch's output folder."""
-    out_dir = Path(args.out)
-    return {
-        video: (out_dir / f"{video.stem}.{args.format}", Path(args.plot) / f"{video.stem}.png" if args.plot else None)
-        for video in videos
-    }
+def run_label_batch(args, folder: Path, options, detector) -> int:
+    from .batch import label_folder
 
-
-def videos_to_label(args, outputs: dict) -> list[Path]:
-    """The videos still to do: finished outputs are never redone silently (--resume skips, --overwrite redoes)."""
-    finished = [video for video, (out, _) in outputs.items() if out.exists()]
-    if not finished or args.overwrite:
-        return list(outputs)
-    if not args.resume:
-        raise InputFileError(
-            outputs[finished[0]][0],
-            f"already exists ({len(finished)} of {len(outputs)} outputs do): pass --resume to skip finished videos "
-            "or --overwrite to label them again",
-        )
-    print(f"mtclar label: --resume: {len(finished)} of {len(outputs)} video(s) already done, skipped", file=sys.stderr)
-    return [video for video in outputs if video not in finished]
-
-
-def run_label_batch(args, folder: Path) -> int:
-    """Label every video of a folder; under `accelerate launch` each process takes its share of them.
-
-    A video that fails is reported and skipped: the batch goes on, and the exit status says that
-    something failed. Each output is written atomically when its video is done, so an interrupted
-    batch loses at most the video in progress; `--resume` then skips the finished ones.
-    """
-    from accelerate import PartialState
-    from tqdm.auto import tqdm
-
-    from .summary import model_record
-    from .video import check_unique_stems, list_video_files
-
-    videos = list_video_files(folder)
-    if not videos:
-        raise InputFileError(folder, "no video files (or image frames) in this folder")
-    check_unique_stems(folder, videos, "their outputs would collide")
-    out_dir = Path(args.out)
-    if out_dir.suffix.lower() in TABLE_FORMATS:
-        raise ConfigError(f"--out {out_dir}: labelling a folder of videos needs an output FOLDER")
-    if args.resume and args.overwrite:
-        raise ConfigError("use either --resume or --overwrite, not both")
-    import torch
-
-    # Without a GPU, accelerate only forms a (gloo) process group when told it runs on the CPU.
-    state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
-    outputs = batch_outputs(args, videos)
-    todo = videos_to_label(args, outputs)
-    state.wait_for_everyone()  # every process has listed what is done before any of them writes
-    model, processor = load_model_and_processor(args.model, device=args.device or state.device)
-    labeler = make_labeler(args, model, processor)
-    model_info = model_record(args.model, model, processor)
-    failures, summaries = [], []
-    with state.split_between_processes(todo) as mine:
-        for video in tqdm(
-            mine, desc=f"videos (process {state.process_index})", unit="video", disable=not show_progress(args)
-        ):
-            out, plot = outputs[video]
-            try:
-                summaries.append(label_one(args, labeler, video, out, plot, False, model_info))
-            except MTCLARError as err:  # one bad video must not stop the batch
-                print(f"mtclar label: error: {err}", file=sys.stderr)
-                failures.append(video.name)
-            except Exception:  # a bug, not bad input: keep its traceback, but finish the other videos
-                logger.exception("%s: unexpected error while labelling", video)
-                failures.append(video.name)
-    print_estimates_worst_first(state, summaries)
-    done = len(mine) - len(failures)
-    skipped = len(videos) - len(todo)
-    summary = f"mtclar label: {done} labelled, {skipped} already done, {len(failures)} failed"
-    if state.num_processes > 1:
-        summary += f" (process {state.process_index} of {state.num_processes})"
-    if failures:
-        print(f"{summary}: {', '.join(failures)}", file=sys.stderr)
+    result = label_folder(
+        folder,
+        args.out,
+        args.model,
+        options,
+        labeler_options=labeler_options(args, detector),
+        device=args.device,
+        table_format=args.format,
+        plot_dir=args.plot,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=show_progress(args),
+    )
+    summary = f"mtclar label: {result.labelled} labelled, {result.already_done} already done, {len(result.failed)} failed"
+    if result.num_processes > 1:
+        summary += f" (process {result.process_index} of {result.num_processes})"
+    if result.failed:
+        print(f"{summary}: {', '.join(result.failed)}", file=sys.stderr)
         return 1
     print(summary, file=sys.stderr)
     return 0
-
-
-def print_estimates_worst_first(state, summaries: list[dict]) -> None:
-    """Every process's videos, one line each, worst estimated error first, printed once by the main process."""
-    from accelerate.utils import gather_object
-
-    from .summary import estimate_line, worst_first
-
-    gathered = gather_object(summaries) if state.num_processes > 1 else summaries
-    if state.is_main_process and gathered:
-        print("mtclar label: videos by estimated error, worst first:", file=sys.stderr)
-        for summary in worst_first(gathered):
-            print("  " + estimate_line(summary), file=sys.stderr)
 
 
 def register_label(subparsers) -> None:
@@ -447,33 +309,26 @@ def register_label(subparsers) -> None:
 
 
 def run_suggest(args) -> int:
-    import pandas as pd
-
-    from .support import check_support, read_support_csv, suggest_frames
+    from .suggestions import suggestion_table
+    from .support import read_support_csv
 
     source = Path(args.source)
     support = read_support_csv(args.support, video=source.name) if args.support is not None else None
-    model, processor = load_model_and_processor(args.model, device=args.device)
-    labeler = make_labeler(args, model, processor)
-    encoded = labeler.encode(source, fps=args.fps, progress=show_progress(args))
-    if support is not None and encoded.face_found.any():
-        check_support(support, encoded.face_found, source=str(args.support), drop_faceless=True)
-    if args.count is not None and args.count < 1:
-        raise ConfigError(f"--count must be >= 1, got {args.count}")
-    chosen = suggest_frames(model, encoded, args.count, args.budget, support)
-    table = pd.DataFrame(
-        {
-            "rank": range(1, len(chosen) + 1),
-            "frame": chosen,
-            "timestamp": encoded.timestamps[chosen].round(4),
-            "valence": [None] * len(chosen),
-            "arousal": [None] * len(chosen),
-        }
+    labeler = load_labeler(args, None if args.no_detect else args.detector)
+    table = suggestion_table(
+        labeler,
+        source,
+        support=support,
+        support_source=str(args.support),
+        count=args.count,
+        budget=args.budget,
+        fps=args.fps,
+        progress=show_progress(args),
     )
     if args.out:
         write_table(table, args.out)
         then = f"add them to {args.support}" if support is not None else f"pass {args.out} to `mtclar label --support`"
-        print(f"{source}: label these {len(chosen)} frames (rank 1 first), then {then}", file=sys.stderr)
+        print(f"{source}: label these {len(table)} frames (rank 1 first), then {then}", file=sys.stderr)
     else:
         print(table.to_csv(index=False), end="")
     return 0
@@ -509,97 +364,28 @@ def register_suggest(subparsers) -> None:
 # mtclar evaluate
 
 
-def afew_va_clips(path: Path, fold: int | None, fold_by: str):
-    """Clips of a raw AFEW-VA folder or of a prepared dataset (`mtclar prepare afew-va`)."""
-    from ..data.afew_va import iter_prepared_clips, load_afew_va_clips
-
-    if (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file():
-        import datasets
-
-        loaded = datasets.load_from_disk(str(path))
-        dataset = loaded["train"] if isinstance(loaded, datasets.DatasetDict) else loaded
-        if fold is not None:
-            column = f"fold_{fold_by}"
-            if column not in dataset.column_names:
-                raise InputFileError(path, f"prepared dataset has no {column} column")
-            keep = [i for i, value in enumerate(dataset[column]) if value == fold]
-            if not keep:
-                raise ConfigError(f"--fold {fold}: no frames in fold {fold} of {column}")
-            dataset = dataset.select(keep)
-        return list(iter_prepared_clips(dataset))
-    if fold is not None:
-        raise ConfigError("--fold needs a prepared dataset (`mtclar prepare afew-va`); a raw folder has no folds")
-    return list(load_afew_va_clips(path))
-
-
-def summary_lines(report: dict) -> list[str]:
-    from .evaluation import skipped_summary
-
-    lines = []
-    for source in ("same_video", "cross_actor"):
-        section = report.get(source)
-        if not section:
-            continue
-        if not section["num_videos"]:
-            lines.append(f"{source}: no video had a face in a support frame: nothing to score")
-            continue
-        lines.append(
-            f"{source}: {section['num_videos']} videos, support {section['support_fraction']:.1%} of frames (pooled over query frames)"
-        )
-        for mode, values in section["pooled"].items():
-            cells = "  ".join(
-                f"{key} {values[key]:.3f}" if values[key] is not None else f"{key} n/a"
-                for key in ("valence_ccc", "arousal_ccc", "valence_rmse", "arousal_rmse")
-            )
-            lines.append(f"  {mode:<12} {cells}")
-        skipped = skipped_summary(section)
-        if skipped:
-            lines.append(f"  {skipped}")
-    return lines
-
-
-def default_evaluation_modes(model) -> list[str]:
-    from .labeler import available_modes
-
-    return ["auto"] + [mode for mode in ("latest", "fused", "offset") if mode in available_modes(model)]
-
-
-def evaluation_input(args):
-    """What `mtclar evaluate` scores: ("afew-va", clips) or ("videos", labelled videos), read and checked before the
-    model loads; also settles `--faces` (landmarks for AFEW-VA by default, the detector for videos)."""
-    if args.videos is None:
-        for flag, value in (("--labels", args.labels), ("--actors", args.actors)):
-            if value is not None:
-                raise ConfigError(f"{flag} goes with --videos")
-        data = Path(args.afew_va)
-        if not data.exists():
-            raise InputFileError(data, "AFEW-VA folder not found")
-        args.faces = args.faces or "landmarks"
-        clips = afew_va_clips(data, args.fold, args.fold_by)
-        return "afew-va", clips[: args.limit] if args.limit is not None else clips
-    from .own_videos import list_labelled_videos, read_actors_csv
-
-    if args.faces == "landmarks":
-        raise ConfigError("--faces landmarks needs AFEW-VA landmarks; videos go through the face detector")
-    if args.fold is not None:
-        raise ConfigError("--fold applies to a prepared AFEW-VA dataset, not to --videos")
-    args.faces = "detector"
-    actors = read_actors_csv(args.actors) if args.actors is not None else None
-    videos = list_labelled_videos(args.videos, args.labels, actors)
-    return "videos", videos[: args.limit] if args.limit is not None else videos
-
-
 def run_evaluate(args) -> int:
     from ..io_utils import atomic_write_text
-    from .evaluation import Protocol, evaluate_afew_va
+    from .evaluation import Protocol
+    from .evaluation_runs import default_evaluation_modes, evaluate_data, evaluation_data, summary_lines
     from .labeler import check_mode
-    from .own_videos import evaluate_videos
 
-    kind, items = evaluation_input(args)
+    data = evaluation_data(
+        afew_va=args.afew_va,
+        videos=args.videos,
+        labels=args.labels,
+        actors=args.actors,
+        faces=args.faces,
+        fold=args.fold,
+        fold_by=args.fold_by,
+        limit=args.limit,
+    )
     model, processor = load_model_and_processor(args.model, device=args.device)
     modes = [check_mode(model, mode) for mode in args.anchor or default_evaluation_modes(model)]
-    args.no_detect, args.follow, args.box_smoothing = args.faces == "landmarks", "largest", 0.5
-    labeler = make_labeler(args, model, processor)
+    detector = None if data.faces == "landmarks" else args.detector
+    labeler = make_labeler(
+        model, processor, model_path=args.model, device=args.device, **labeler_options(args, detector)
+    )
     protocol = Protocol(
         strategy=args.strategy,
         modes=modes,
@@ -607,15 +393,9 @@ def run_evaluate(args) -> int:
         budget=args.budget,
         seed=args.seed,
         cross_actor=not args.no_cross_actor,
-        anchor_options=_anchor_kwargs(args),
+        anchor_options=anchor_options(args),
     )
-    if kind == "afew-va":
-        report = evaluate_afew_va(labeler, items, protocol, fps=args.fps, progress=show_progress(args), faces=args.faces)
-        data = str(args.afew_va)
-    else:
-        report = evaluate_videos(labeler, items, protocol, progress=show_progress(args))
-        data = {"videos": str(args.videos), "labels": str(args.labels or args.videos)}
-    report = {"model": str(args.model), "data": data, "faces": args.faces, **report}
+    report = evaluate_data(labeler, data, protocol, model_name=args.model, fps=args.fps, progress=show_progress(args))
     atomic_write_text(args.out, json.dumps(report, indent=2, allow_nan=False) + "\n")
     for line in summary_lines(report):
         print(line, file=sys.stderr)
@@ -624,6 +404,8 @@ def run_evaluate(args) -> int:
 
 
 def register_evaluate(subparsers) -> None:
+    from .faces import DEFAULT_DETECTOR, DETECTORS
+
     parser = subparsers.add_parser(
         "evaluate",
         help="few-shot labelling accuracy on AFEW-VA or on your own labelled videos (per video and pooled "
@@ -657,7 +439,12 @@ def register_evaluate(subparsers) -> None:
         help="AFEW-VA: crop around the annotation's landmarks (default), or ignore them and find faces as on a user's "
         "video (detector, then predicted landmarks); both score the same support frames. --videos: always detector",
     )
-    parser.add_argument("--detector", default="hog", choices=("hog", "haar"), help="with --faces detector (default hog)")
+    parser.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        choices=DETECTORS,
+        help=f"with --faces detector (default {DEFAULT_DETECTOR})",
+    )
     parser.add_argument(
         "--detector-scale", type=float, default=None, help="with --faces detector: downscale factor for detection"
     )
@@ -674,20 +461,18 @@ def register_evaluate(subparsers) -> None:
 
 
 def run_calibrate(args) -> int:
-    from .auto import calibrate_model_folder
+    from .evaluation_runs import calibrate_on_folder
 
-    data, model_dir = Path(args.afew_va), Path(args.model)
-    if not data.exists():
-        raise InputFileError(data, "AFEW-VA folder not found")
-    if not model_dir.is_dir():
-        raise InputFileError(model_dir, "calibration is stored in the model folder: give a local folder")
-    model, processor = load_model_and_processor(model_dir, device=args.device)
-    raw_clips = afew_va_clips(data, args.fold, args.fold_by)
-    if not raw_clips:
-        raise InputFileError(data, "no clip to calibrate on")
-    settings, report = calibrate_model_folder(
-        model_dir, model, processor, raw_clips, f"{{num_clips}} clips of {data}", args.spacings, show_progress(args)
+    settings, report = calibrate_on_folder(
+        args.model,
+        args.afew_va,
+        fold=args.fold,
+        fold_by=args.fold_by,
+        spacings=args.spacings,
+        device=args.device,
+        progress=show_progress(args),
     )
+    model_dir = Path(args.model)
     print(f"auto: candidates {', '.join(settings.modes or [])}; from fewer than 3 anchors: {settings.sparse_mode}", file=sys.stderr)
     for mode, scale in sorted(settings.rmse_scale.items()):
         print(f"  {mode:<12} leave-one-out RMSE x {scale[0]:.2f} (valence), x {scale[1]:.2f} (arousal)", file=sys.stderr)
@@ -696,6 +481,8 @@ def run_calibrate(args) -> int:
 
 
 def register_calibrate(subparsers) -> None:
+    from .auto import CALIBRATION_SPACINGS
+
     parser = subparsers.add_parser(
         "calibrate",
         help="choose the auto anchor mode's candidates and error scales on validation clips; stored in the model",
@@ -711,7 +498,7 @@ def register_calibrate(subparsers) -> None:
         "--spacings",
         type=int,
         nargs="+",
-        default=[50, 20],
+        default=list(CALIBRATION_SPACINGS),
         help="support densities to calibrate at: every k-th frame (default 50 20, the quickstart's)",
     )
     parser.set_defaults(func=run_calibrate)

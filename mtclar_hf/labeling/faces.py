@@ -47,6 +47,8 @@ class OpenCVCascadeDetector:
     faces large enough to label survive a 320-pixel frame easily.
     """
 
+    name = "haar"
+
     def __init__(
         self,
         scale: float | None = None,
@@ -123,6 +125,7 @@ class HogDetector:
     a say, with its detections counted as confident.
     """
 
+    name = "hog"
     start_score = 0.0
 
     def __init__(self, scale: float | None = None, max_side: int = 480, threshold: float = -0.5, fallback="haar"):

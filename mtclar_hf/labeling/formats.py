@@ -18,6 +18,8 @@ rate video maps correctly: frame i is shown from its timestamp until the next fr
 
 Import reads any of these back and, through the timestamps of the video it belongs to, gives the
 support set {frame: (valence, arousal)} that `mtclar label --support` takes (`write_support_csv`).
+
+The module is longer than most because each of the four formats has a writer and a reader here, side by side.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ..data.afew_va import LABEL_SCALE
 from ..errors import ConfigError, InputFileError, LabelError
 from ..io_utils import atomic_write_text
 from .faces import NUM_LANDMARKS
+from .video import read_afew_annotation
 
 FORMATS = ("nova", "elan", "afew-va", "seconds")
 DIMENSIONS = ("valence", "arousal")
@@ -554,19 +557,15 @@ def read_elan(path: Path, frame_times: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def read_afew_va(path: Path, num_frames: int, frame_names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame values of an AFEW-VA clip JSON (integers in [-10, 10] divided by 10), checked as the dataset
-    reader checks them; frames are found by name in a frame folder, by number in a video."""
-    from ..data.afew_va import _frame_labels, _read_json
-
+    """Per-frame values of an AFEW-VA clip JSON, read as `mtclar label --labels` reads one
+    (`video.read_afew_annotation`); frames are found by name in a frame folder, by number in a video."""
     if not path.is_file():
         raise InputFileError(path, "file not found")
-    data, text = _read_json(path)
     index = {name: i for i, name in enumerate(frame_names)} if frame_names is not None else None
     valence, arousal = np.full(num_frames, np.nan), np.full(num_frames, np.nan)
-    for name, entry in data["frames"].items():
-        v, a, _ = _frame_labels(entry, name, path, text)
+    for name, entry in read_afew_annotation(path)["frames"].items():
         frame = index.get(name) if index is not None else int(name) if name.isdigit() else None
         if frame is None or not 0 <= frame < num_frames:
             raise InputFileError(path, f"frame {name!r} is not a frame of the video (0-{num_frames - 1})")
-        valence[frame], arousal[frame] = v, a
+        valence[frame], arousal[frame] = entry["valence"], entry["arousal"]
     return valence, arousal

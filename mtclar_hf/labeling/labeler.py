@@ -51,6 +51,9 @@ about the frame (`anchor_disagreement`).
 
 Frames without a face get NaN labels and cannot be anchors. Support frames always output the labels
 the user gave.
+
+The module is long because it holds the whole path from a frame to a row of the table: the encoding
+pipeline, the anchor modes' arithmetic and the labeller that joins them.
 """
 
 from __future__ import annotations
@@ -236,8 +239,8 @@ def check_mode(model, mode: str | None) -> str:
 
 
 def label_range(model) -> tuple[float, float]:
-    config = getattr(model, "config", None)
-    return float(getattr(config, "label_min", -1.0)), float(getattr(config, "label_max", 1.0))
+    """(label_min, label_max) of the model's config: what predictions are clipped to and plots span."""
+    return float(model.config.label_min), float(model.config.label_max)
 
 
 # ---------------------------------------------------------------------------------------------------------------

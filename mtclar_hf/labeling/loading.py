@@ -1,6 +1,7 @@
-"""Loading a saved MT-CLAR model and its image processor, as labelling, the demo and the ONNX export need them.
+"""Loading a saved MT-CLAR model and its image processor, and building the labeller that runs them.
 
-A model is a saved folder or a cached Hub id. It loads with the class its config names (`MTCLARModel`, possibly
+Labelling, the demo, the quickstart, the benchmarks and the ONNX export load models here. A model is a saved
+folder or a cached Hub id. It loads with the class its config names (`MTCLARModel`, possibly
 with an SL head, or `MTCLARForAffectPrediction`), never through `trust_remote_code`, and from safetensors only
 (`MTCLARPreTrainedModel.from_pretrained` checks the weights against config.json first).
 """
@@ -12,6 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError, InputFileError, MTCLARError
+from .faces import DEFAULT_DETECTOR
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +70,51 @@ def load_model_and_processor(model_path, device=None):
     if device is not None:
         model.to(torch.device(device))
     return model.eval(), processor
+
+
+def backend_encoder(backend: str, model_path, device=None, compile: bool = False):
+    """The encoder of a backend: None for "torch" (the labeller's own), onnxruntime on the model's ONNX export
+    (exported into the model folder first when missing) for "onnx"."""
+    if backend == "torch":
+        return None
+    if backend != "onnx":
+        raise ConfigError(f"unknown encoder backend {backend!r} (use torch or onnx)")
+    if compile:
+        raise ConfigError("--compile applies to the torch backend, not to --backend onnx")
+    from ..export.onnx_export import onnx_encoder_for
+
+    return onnx_encoder_for(model_path, device=device)
+
+
+def make_labeler(
+    model,
+    processor,
+    *,
+    detector=DEFAULT_DETECTOR,
+    follow="largest",
+    batch_size: int = 64,
+    detector_scale: float | None = None,
+    box_smoothing: float = 0.5,
+    face_workers: int | None = None,
+    compile: bool = False,
+    backend: str = "torch",
+    model_path=None,
+    device=None,
+):
+    """A `FewShotVideoLabeler` on a loaded model, with `follow` checked ("largest" or a face index, also as text)
+    and the encoder of `backend`; `model_path` and `device` locate and place the ONNX export for "onnx"."""
+    from .faces import parse_follow
+    from .labeler import FewShotVideoLabeler
+
+    return FewShotVideoLabeler(
+        model,
+        processor,
+        detector=detector,
+        batch_size=batch_size,
+        follow=parse_follow(follow),
+        detector_scale=detector_scale,
+        box_smoothing=box_smoothing,
+        face_workers=face_workers,
+        compile=compile,
+        encoder=backend_encoder(backend, model_path, device=device, compile=compile),
+    )

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import ConfigError, InputFileError, LabelError
 from .evaluation import LabelledClip, Protocol, evaluate_labelled_clips
 from .support import read_label_csv
+from .tables import read_csv_table
 from .video import check_unique_stems, list_video_files
 
 
@@ -39,21 +40,7 @@ class LabelledVideo:
 
 def read_actors_csv(path) -> dict[str, str]:
     """{video name or stem: actor} from a CSV with columns `video,actor`."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "actors CSV not found")
-    try:
-        table = pd.read_csv(path, dtype=str) if path.stat().st_size else None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise InputFileError(path, f"cannot parse CSV: {err}") from None
-    if table is None:
-        raise InputFileError(path, "empty actors CSV (needs columns video,actor)")
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    missing = [c for c in ("video", "actor") if c not in table.columns]
-    if missing:
-        raise InputFileError(path, f"missing column(s) {', '.join(missing)} (needs video,actor)")
+    table = read_csv_table(path, "actors CSV", ("video", "actor"), dtype=str)
     actors = {}
     for line, (video, actor) in zip(table.index + 2, zip(table["video"], table["actor"])):
         if not isinstance(video, str) or not isinstance(actor, str) or not video.strip() or not actor.strip():

@@ -54,6 +54,15 @@ def model_record(model_path, model, processor) -> dict:
     }
 
 
+def faces_description(detector) -> str:
+    """How a labeller's crops were found, for the summary: given crops, or its detector's boxes refined by
+    predicted landmarks."""
+    if detector is None:
+        return "given crops (--no-detect)"
+    name = getattr(detector, "name", type(detector).__name__)
+    return f"{name} detector -> 68 predicted landmarks (where a frame folder has none of its own)"
+
+
 def _finite(value):
     return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
 

@@ -1,4 +1,5 @@
-"""The labelled table as files and figures: writing it (.csv, .parquet, .json) and drawing it.
+"""The labelled table as files and figures: writing it (.csv, .parquet, .json) and drawing it; and reading the
+small CSV tables a user writes (support frames, labels, actors) with one-line errors.
 
 The CLI's `--plot`, the quickstart's figure and the demo's plots all draw through these functions, so a
 labelled video looks the same wherever it is shown.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputFileError
 
 TABLE_FORMATS = (".csv", ".parquet", ".json")
 DEFAULT_LABEL_RANGE = (-1.0, 1.0)
@@ -40,6 +41,28 @@ def write_table(table, path) -> Path:
         else:
             table.to_json(tmp, orient="records", indent=2)
     return path
+
+
+def read_csv_table(path, what: str, columns: tuple[str, ...], dtype=None):
+    """A CSV with `columns` (header names trimmed, any case; others kept) as a DataFrame; `what` names it in the
+    one-line errors for a missing, empty or unparsable file, or a missing column."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, f"{what} not found")
+    try:
+        table = pd.read_csv(path, dtype=dtype) if path.stat().st_size else None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise InputFileError(path, f"cannot parse CSV: {err}") from None
+    needed = ",".join(columns)
+    if table is None:
+        raise InputFileError(path, f"empty {what} (needs columns {needed})")
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InputFileError(path, f"missing column(s) {', '.join(missing)} (needs {needed})")
+    return table
 
 
 def _padded(label_range) -> tuple[float, float]:

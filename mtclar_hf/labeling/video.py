@@ -81,6 +81,11 @@ def list_frame_files(folder) -> list[Path]:
     )
 
 
+def is_frame_folder(folder) -> bool:
+    """A folder of image frames (one clip), as opposed to a folder of videos (a batch)."""
+    return bool(list_frame_files(folder))
+
+
 def _open_container(path):
     import av
 

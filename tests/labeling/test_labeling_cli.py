@@ -350,7 +350,7 @@ def _batch_worker(rank, port, argv, log_dir):
 
     from accelerate.state import PartialState
 
-    from mtclar_hf.labeling import cli as labeling_cli
+    from mtclar_hf.labeling import batch as labeling_batch
 
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -362,14 +362,14 @@ def _batch_worker(rank, port, argv, log_dir):
         GLOO_SOCKET_IFNAME="lo",
     )
     PartialState._reset_state()  # forked from the test process: start from a clean accelerate state
-    label_one = labeling_cli.label_one
+    label_source = labeling_batch.label_source
 
-    def logged_label_one(args, labeler, source, *rest, **kwargs):
+    def logged_label_source(labeler, source, *rest, **kwargs):
         with open(os.path.join(log_dir, f"rank{rank}.log"), "a") as log:
             log.write(source.name + "\n")
-        return label_one(args, labeler, source, *rest, **kwargs)
+        return label_source(labeler, source, *rest, **kwargs)
 
-    labeling_cli.label_one = logged_label_one
+    labeling_batch.label_source = logged_label_source
     code = main(argv)
     with open(os.path.join(log_dir, f"rank{rank}.code"), "w") as handle:
         handle.write(str(code))

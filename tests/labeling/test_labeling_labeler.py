@@ -26,7 +26,7 @@ class ConstantDiffModel(torch.nn.Module):
     def __init__(self, embedding_size=4):
         super().__init__()
         self.dummy = torch.nn.Parameter(torch.zeros(1))
-        self.config = SimpleNamespace(embedding_size=embedding_size)
+        self.config = SimpleNamespace(embedding_size=embedding_size, label_min=-1.0, label_max=1.0)
         self.pairs_seen = 0
         self.compare_calls = 0
 

@@ -71,17 +71,17 @@ def test_finished_outputs_are_kept_resume_skips_them_overwrite_redoes_them(batch
 
 def test_an_unexpected_error_is_logged_and_the_batch_goes_on(batch, monkeypatch, capsys, caplog):
     """A bug (not bad input) in one video keeps its traceback in the log, but the other videos still finish."""
-    from mtclar_hf.labeling import cli
+    from mtclar_hf.labeling import batch as labeling_batch
 
     shutil.copy(batch.videos / "a.mp4", batch.videos / "b.mp4")
-    original = cli.label_one
+    original = labeling_batch.label_source
 
-    def label_one(args, labeler, source, *rest, **kwargs):
+    def label_source(labeler, source, *rest, **kwargs):
         if source.name == "b.mp4":
             raise RuntimeError("simulated bug")
-        return original(args, labeler, source, *rest, **kwargs)
+        return original(labeler, source, *rest, **kwargs)
 
-    monkeypatch.setattr(cli, "label_one", label_one)
+    monkeypatch.setattr(labeling_batch, "label_source", label_source)
     assert batch() == 1
     assert "2 labelled, 0 already done, 1 failed: b.mp4" in capsys.readouterr().err
     assert "simulated bug" in caplog.text
