@@ -377,8 +377,8 @@ class LabellingDemo:
         with user_errors():
             state = self.ensure_encoded(state, video, crops, model_name, progress)
             progress(0.9, desc="Labelling every frame from the support frames")
-            model, processor = self.models.load(model_name)
-            results, unlabelled = label_from_table(model, processor, state, table, anchor)
+            model, _ = self.models.load(model_name)
+            results, unlabelled = label_from_table(model, state, table, anchor)
         state.results = results
         csv_path = self.session_dir(request) / f"{Path(state.name).stem}_labels.csv"
         with atomic_path(csv_path) as tmp:

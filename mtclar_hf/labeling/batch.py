@@ -68,13 +68,14 @@ class BatchResult:
     num_processes: int = 1
 
 
-def support_for(source: Path, encoded, annotation, options: LabelOptions) -> dict:
-    """The support set of one source: the user's CSV (or CSV folder), or frames picked from the annotation."""
+def support_for(source: Path, encoded, annotation, options: LabelOptions, label_range) -> dict:
+    """The support set of one source: the user's CSV (or CSV folder), with labels in `label_range`, or frames
+    picked from the annotation."""
     if options.support is not None:
         support_path = Path(options.support)
         if support_path.is_dir():
             support_path = support_path / f"{source.stem if source.is_file() else source.name}.csv"
-        return read_support_csv(support_path, video=source.name)
+        return read_support_csv(support_path, video=source.name, label_range=label_range)
     if annotation is None:
         raise ConfigError(
             f"{source}: --strategy needs ground-truth labels (--labels AFEW_JSON or a frame folder with its JSON); "
@@ -111,7 +112,7 @@ def label_source(
     if options.no_support:
         support, table = {}, labeler.label_without_support(encoded, landmarks=options.landmarks)
     else:
-        support = support_for(source, encoded, annotation, options)
+        support = support_for(source, encoded, annotation, options, label_range(labeler.model))
         table = labeler.label(
             encoded,
             support,

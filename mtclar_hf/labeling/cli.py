@@ -309,12 +309,15 @@ def register_label(subparsers) -> None:
 
 
 def run_suggest(args) -> int:
+    from .labeler import label_range
     from .suggestions import suggestion_table
     from .support import read_support_csv
 
     source = Path(args.source)
-    support = read_support_csv(args.support, video=source.name) if args.support is not None else None
     labeler = load_labeler(args, None if args.no_detect else args.detector)
+    support = None
+    if args.support is not None:
+        support = read_support_csv(args.support, video=source.name, label_range=label_range(labeler.model))
     table = suggestion_table(
         labeler,
         source,
@@ -368,8 +371,9 @@ def run_evaluate(args) -> int:
     from ..io_utils import atomic_write_text
     from .evaluation import Protocol
     from .evaluation_runs import default_evaluation_modes, evaluate_data, evaluation_data, summary_lines
-    from .labeler import check_mode
+    from .labeler import check_mode, label_range
 
+    model, processor = load_model_and_processor(args.model, device=args.device)
     data = evaluation_data(
         afew_va=args.afew_va,
         videos=args.videos,
@@ -379,8 +383,8 @@ def run_evaluate(args) -> int:
         fold=args.fold,
         fold_by=args.fold_by,
         limit=args.limit,
+        label_range=label_range(model),
     )
-    model, processor = load_model_and_processor(args.model, device=args.device)
     modes = [check_mode(model, mode) for mode in args.anchor or default_evaluation_modes(model)]
     detector = None if data.faces == "landmarks" else args.detector
     labeler = make_labeler(

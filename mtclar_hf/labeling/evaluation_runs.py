@@ -15,6 +15,7 @@ from ..errors import ConfigError, InputFileError
 from .auto import CALIBRATION_SPACINGS, calibrate_model_folder
 from .evaluation import Protocol, evaluate_afew_va, skipped_summary
 from .labeler import AUTO_MODE, available_modes
+from .tables import DEFAULT_LABEL_RANGE
 from .video import DEFAULT_FOLDER_FPS
 
 # The anchor modes scored when none are asked for (with `auto`, and where the model offers them).
@@ -66,9 +67,10 @@ def evaluation_data(
     fold: int | None = None,
     fold_by: str = "actor",
     limit: int | None = None,
+    label_range=DEFAULT_LABEL_RANGE,
 ) -> EvaluationData:
     """The clips of `afew_va`, or the videos of `videos` with their label CSVs (in `labels`, by default beside
-    them) and who is in them (`actors` CSV), read and checked; the first `limit` of them. AFEW-VA is cropped
+    them) and who is in them (`actors` CSV), read and checked (labels in `label_range`, the model's); the first `limit` of them. AFEW-VA is cropped
     around its landmarks unless `faces="detector"`; videos always go through the detector."""
     if videos is None:
         for flag, value in (("--labels", labels), ("--actors", actors)):
@@ -87,7 +89,7 @@ def evaluation_data(
         raise ConfigError("--faces landmarks needs AFEW-VA landmarks; videos go through the face detector")
     if fold is not None:
         raise ConfigError("--fold applies to a prepared AFEW-VA dataset, not to --videos")
-    found = list_labelled_videos(videos, labels, read_actors_csv(actors) if actors is not None else None)
+    found = list_labelled_videos(videos, labels, read_actors_csv(actors) if actors is not None else None, label_range)
     source = {"videos": str(videos), "labels": str(labels or videos)}
     return EvaluationData("videos", found[:limit] if limit is not None else found, "detector", source)
 

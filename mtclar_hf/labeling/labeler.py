@@ -837,104 +837,113 @@ class FewShotVideoLabeler:
 
     # -- labelling -----------------------------------------------------------------------------------------------
 
-    def label(
-        self,
-        encoded: EncodedVideo,
-        support: dict[int, tuple[float, float]],
-        anchor: str | None = None,
-        drop_faceless_support: bool = True,
-        max_anchors: int | None = None,
-        time_scale: float = 2.0,
-        similarity_temperature: float = 0.1,
-        strict: bool = False,
-        landmarks: bool = False,
-    ):
-        """One row per frame (pandas DataFrame, columns `OUTPUT_COLUMNS`) labelled from `support`.
-
-        `support` maps 0-based frame index -> (valence, arousal) in [-1, 1]; those frames output exactly
-        these labels. `anchor` is `auto` (the default, None) or a mode the model offers (`available_modes`).
-        A support frame without a face keeps its label in the output but is not used as an anchor (the
-        other anchors label the video), with a warning naming it; `strict=True` (or
-        `drop_faceless_support=False`) raises `LabelError` instead. A video with no face at all gives NaN
-        for every predicted frame, with a warning. `landmarks=True` adds the 68 landmarks the crop was cut
-        around (`LANDMARK_COLUMNS`: lm0_x, lm0_y, ..., lm67_y; NaN where there are none).
-
-        `table.attrs["labelling"]` says how the labels were made: the mode, what `auto` chose and its
-        estimated RMSE (None with fewer than 3 anchors), and the support frames used as anchors.
-        """
-        anchor = check_mode(self.model, anchor)
-        if not support:
-            raise LabelError(f"{encoded.source}: the support set is empty: label at least one frame")
-        valence, arousal = np.full(encoded.num_frames, np.nan), np.full(encoded.num_frames, np.nan)
-        uncertainty = np.where(encoded.face_found, 0.0, np.nan)
-        choice, usable = None, {}
-        if not encoded.face_found.any():
-            logger.warning("%s: no face found in any frame; every predicted label is NaN", encoded.source)
-            check_support(support, encoded.face_found, encoded.source, drop_faceless=True)
-        else:
-            usable = self._usable_support(encoded, support, drop_faceless_support and not strict)
-            queries = np.flatnonzero(encoded.face_found & ~np.isin(np.arange(encoded.num_frames), list(support)))
-            anchors = anchors_from_support(encoded, usable)
-            options = dict(max_anchors=max_anchors, time_scale=time_scale, similarity_temperature=similarity_temperature)
-            query_embeddings, query_times = encoded.embeddings[queries], encoded.timestamps[queries]
-            if anchor == AUTO_MODE and len(queries):
-                from .auto import predict_auto
-
-                valence[queries], arousal[queries], choice = predict_auto(
-                    self.model, query_embeddings, query_times, anchors, **options
-                )
-            else:
-                valence[queries], arousal[queries] = predict_from_anchors(
-                    self.model, query_embeddings, query_times, anchors, mode=anchor, **options
-                )
-            uncertainty[queries] = anchor_disagreement(self.model, query_embeddings, query_times, anchors)
-        is_support = np.zeros(encoded.num_frames, dtype=bool)
-        for frame, (v, a) in support.items():
-            valence[frame], arousal[frame], is_support[frame] = v, a, True
-        table = output_table(encoded, valence, arousal, is_support, landmarks, uncertainty)
-        table.attrs["labelling"] = {
-            "anchor_mode": anchor,
-            "auto": None if choice is None else choice.to_dict(),
-            "anchors": sorted(int(frame) for frame in usable),
-        }
-        return table
-
-    @staticmethod
-    def _usable_support(encoded: EncodedVideo, support: dict, drop_faceless: bool) -> dict:
-        """The support frames that can anchor (they have a face); a warning or an error for the others."""
-        usable, dropped = check_support(support, encoded.face_found, encoded.source, drop_faceless)
-        if dropped and not usable:
-            raise LabelError(
-                f"{encoded.source}: no face found in support frame(s) {', '.join(str(f) for f in dropped[:5])}: "
-                "no labelled frame with a face is left to label from"
-            )
-        if dropped:
-            logger.warning(
-                "%s: support frame(s) %s have no face: labelled from the other anchors (--strict stops instead)",
-                encoded.source,
-                ", ".join(str(frame) for frame in dropped),
-            )
-        return usable
+    def label(self, encoded: EncodedVideo, support: dict[int, tuple[float, float]], anchor: str | None = None, **options):
+        """`label_encoded` with this labeller's model: one row per frame labelled from `support`."""
+        return label_encoded(self.model, encoded, support, anchor=anchor, **options)
 
     def label_without_support(self, encoded: EncodedVideo, landmarks: bool = False):
-        """The SL head's own valence and arousal for every frame with a face, clipped to the label range: no
-        support set. The table (columns as `label`'s) has a `method` column saying so (`NO_SUPPORT_METHOD`)."""
-        if SINGLE_IMAGE_MODES[0] not in available_modes(self.model):
-            raise ConfigError("labelling without support needs a model with an SL head (MT-CLAR+SL or converted EmoNet)")
-        valence, arousal = np.full(encoded.num_frames, np.nan), np.full(encoded.num_frames, np.nan)
-        faces = np.flatnonzero(encoded.face_found)
-        if len(faces):
-            low, high = label_range(self.model)
-            predicted = single_image_affect(self.model, encoded.embeddings[faces])
-            valence[faces], arousal[faces] = (np.clip(values, low, high) for values in predicted)
-        no_support = np.zeros(encoded.num_frames, dtype=bool)
-        table = output_table(encoded, valence, arousal, no_support, landmarks, np.full(encoded.num_frames, np.nan))
-        table["method"] = np.where(encoded.face_found, NO_SUPPORT_METHOD, "")
-        return table
+        """`label_encoded_without_support` with this labeller's model."""
+        return label_encoded_without_support(self.model, encoded, landmarks=landmarks)
 
     def label_video(self, source, support, anchor: str | None = None, progress: bool = False, **label_kwargs):
         """`encode` then `label` in one call."""
         return self.label(self.encode(source, progress=progress), support, anchor=anchor, **label_kwargs)
+
+
+def label_encoded(
+    model,
+    encoded: EncodedVideo,
+    support: dict[int, tuple[float, float]],
+    anchor: str | None = None,
+    drop_faceless_support: bool = True,
+    max_anchors: int | None = None,
+    time_scale: float = 2.0,
+    similarity_temperature: float = 0.1,
+    strict: bool = False,
+    landmarks: bool = False,
+):
+    """One row per frame (pandas DataFrame, columns `OUTPUT_COLUMNS`) labelled from `support`.
+
+    `support` maps 0-based frame index -> (valence, arousal) in [-1, 1]; those frames output exactly
+    these labels. `anchor` is `auto` (the default, None) or a mode the model offers (`available_modes`).
+    A support frame without a face keeps its label in the output but is not used as an anchor (the
+    other anchors label the video), with a warning naming it; `strict=True` (or
+    `drop_faceless_support=False`) raises `LabelError` instead. A video with no face at all gives NaN
+    for every predicted frame, with a warning. `landmarks=True` adds the 68 landmarks the crop was cut
+    around (`LANDMARK_COLUMNS`: lm0_x, lm0_y, ..., lm67_y; NaN where there are none).
+
+    `table.attrs["labelling"]` says how the labels were made: the mode, what `auto` chose and its
+    estimated RMSE (None with fewer than 3 anchors), and the support frames used as anchors.
+    """
+    anchor = check_mode(model, anchor)
+    if not support:
+        raise LabelError(f"{encoded.source}: the support set is empty: label at least one frame")
+    valence, arousal = np.full(encoded.num_frames, np.nan), np.full(encoded.num_frames, np.nan)
+    uncertainty = np.where(encoded.face_found, 0.0, np.nan)
+    choice, usable = None, {}
+    if not encoded.face_found.any():
+        logger.warning("%s: no face found in any frame; every predicted label is NaN", encoded.source)
+        check_support(support, encoded.face_found, encoded.source, drop_faceless=True, label_range=label_range(model))
+    else:
+        usable = usable_support(model, encoded, support, drop_faceless_support and not strict)
+        queries = np.flatnonzero(encoded.face_found & ~np.isin(np.arange(encoded.num_frames), list(support)))
+        anchors = anchors_from_support(encoded, usable)
+        options = dict(max_anchors=max_anchors, time_scale=time_scale, similarity_temperature=similarity_temperature)
+        query_embeddings, query_times = encoded.embeddings[queries], encoded.timestamps[queries]
+        if anchor == AUTO_MODE and len(queries):
+            from .auto import predict_auto
+
+            valence[queries], arousal[queries], choice = predict_auto(
+                model, query_embeddings, query_times, anchors, **options
+            )
+        else:
+            valence[queries], arousal[queries] = predict_from_anchors(
+                model, query_embeddings, query_times, anchors, mode=anchor, **options
+            )
+        uncertainty[queries] = anchor_disagreement(model, query_embeddings, query_times, anchors)
+    is_support = np.zeros(encoded.num_frames, dtype=bool)
+    for frame, (v, a) in support.items():
+        valence[frame], arousal[frame], is_support[frame] = v, a, True
+    table = output_table(encoded, valence, arousal, is_support, landmarks, uncertainty)
+    table.attrs["labelling"] = {
+        "anchor_mode": anchor,
+        "auto": None if choice is None else choice.to_dict(),
+        "anchors": sorted(int(frame) for frame in usable),
+    }
+    return table
+
+def usable_support(model, encoded: EncodedVideo, support: dict, drop_faceless: bool) -> dict:
+    """The support frames that can anchor (they have a face, labels in the model's range); a warning or an error
+    for the others."""
+    usable, dropped = check_support(support, encoded.face_found, encoded.source, drop_faceless, label_range(model))
+    if dropped and not usable:
+        raise LabelError(
+            f"{encoded.source}: no face found in support frame(s) {', '.join(str(f) for f in dropped[:5])}: "
+            "no labelled frame with a face is left to label from"
+        )
+    if dropped:
+        logger.warning(
+            "%s: support frame(s) %s have no face: labelled from the other anchors (--strict stops instead)",
+            encoded.source,
+            ", ".join(str(frame) for frame in dropped),
+        )
+    return usable
+
+def label_encoded_without_support(model, encoded: EncodedVideo, landmarks: bool = False):
+    """The SL head's own valence and arousal for every frame with a face, clipped to the label range: no
+    support set. The table (columns as `label`'s) has a `method` column saying so (`NO_SUPPORT_METHOD`)."""
+    if SINGLE_IMAGE_MODES[0] not in available_modes(model):
+        raise ConfigError("labelling without support needs a model with an SL head (MT-CLAR+SL or converted EmoNet)")
+    valence, arousal = np.full(encoded.num_frames, np.nan), np.full(encoded.num_frames, np.nan)
+    faces = np.flatnonzero(encoded.face_found)
+    if len(faces):
+        low, high = label_range(model)
+        predicted = single_image_affect(model, encoded.embeddings[faces])
+        valence[faces], arousal[faces] = (np.clip(values, low, high) for values in predicted)
+    no_support = np.zeros(encoded.num_frames, dtype=bool)
+    table = output_table(encoded, valence, arousal, no_support, landmarks, np.full(encoded.num_frames, np.nan))
+    table["method"] = np.where(encoded.face_found, NO_SUPPORT_METHOD, "")
+    return table
 
 
 def output_table(encoded: EncodedVideo, valence, arousal, is_support, landmarks: bool, uncertainty):

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import ConfigError, InputFileError, LabelError
 from .evaluation import LabelledClip, Protocol, evaluate_labelled_clips
 from .support import read_label_csv
-from .tables import read_csv_table
+from .tables import DEFAULT_LABEL_RANGE, read_csv_table
 from .video import check_unique_stems, list_video_files
 
 
@@ -49,7 +49,9 @@ def read_actors_csv(path) -> dict[str, str]:
     return actors
 
 
-def list_labelled_videos(videos_dir, labels_dir=None, actors: dict[str, str] | None = None) -> list[LabelledVideo]:
+def list_labelled_videos(
+    videos_dir, labels_dir=None, actors: dict[str, str] | None = None, label_range=DEFAULT_LABEL_RANGE
+) -> list[LabelledVideo]:
     """Every video of `videos_dir` (name order) with its `<stem>.csv` from `labels_dir` (default: `videos_dir`),
     each label CSV read and checked now, before anything is decoded."""
     videos_dir = Path(videos_dir)
@@ -75,7 +77,7 @@ def list_labelled_videos(videos_dir, labels_dir=None, actors: dict[str, str] | N
                 labels_path, f"no label CSV for {video.name} (each video needs <stem>.csv in {labels_dir})"
             )
         actor = actors.get(video.name, actors.get(video.stem, video.stem))
-        found.append(LabelledVideo(video, labels_path, read_label_csv(labels_path), actor))
+        found.append(LabelledVideo(video, labels_path, read_label_csv(labels_path, label_range), actor))
     return found
 
 

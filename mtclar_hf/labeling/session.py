@@ -238,11 +238,11 @@ def suggested_rows(model, state: VideoState, strategy: str, budget: float, liste
     return rows
 
 
-def label_from_table(model, processor, state: VideoState, table, anchor: str | None):
+def label_from_table(model, state: VideoState, table, anchor: str | None):
     """(labels of every frame, frames listed without labels) from the support table the user edited, checked
     against the model's label range. The labels carry the landmarks the crops were cut around (the AFEW-VA
     export needs them)."""
-    from .labeler import FewShotVideoLabeler, label_range
+    from .labeler import label_encoded, label_range
     from .support import split_support_table
     from .workspace import skipped_note
 
@@ -252,5 +252,4 @@ def label_from_table(model, processor, state: VideoState, table, anchor: str | N
                          "arousal for at least one")
     if not support:
         raise LabelError("the support table is empty: label at least one frame (or press *Suggest frames*)")
-    labeler = FewShotVideoLabeler(model, processor, detector=None)
-    return labeler.label(state.encoded, support, anchor=anchor or "auto", landmarks=True), unlabelled
+    return label_encoded(model, state.encoded, support, anchor=anchor or "auto", landmarks=True), unlabelled

@@ -7,8 +7,11 @@ How the frames are chosen is `support.suggest_frames`.
 
 from __future__ import annotations
 
+import math
+
 from ..errors import ConfigError
-from .support import check_support, suggest_frames
+from .labeler import label_range
+from .support import check_support, suggest_frames, support_table
 from .video import DEFAULT_FOLDER_FPS
 
 
@@ -25,20 +28,11 @@ def suggestion_table(
 ):
     """The frames of `source` to label next: `count` of them, or `budget` of its face frames; given the labels
     made so far (`support`, read from `support_source`), the frames they leave least known."""
-    import pandas as pd
-
     encoded = labeler.encode(source, fps=fps, progress=progress)
     if support is not None and encoded.face_found.any():
-        check_support(support, encoded.face_found, source=support_source, drop_faceless=True)
+        check_support(support, encoded.face_found, source=support_source, drop_faceless=True,
+                      label_range=label_range(labeler.model))
     if count is not None and count < 1:
         raise ConfigError(f"--count must be >= 1, got {count}")
     chosen = suggest_frames(labeler.model, encoded, count, budget, support)
-    return pd.DataFrame(
-        {
-            "rank": range(1, len(chosen) + 1),
-            "frame": chosen,
-            "timestamp": encoded.timestamps[chosen].round(4),
-            "valence": [None] * len(chosen),
-            "arousal": [None] * len(chosen),
-        }
-    )
+    return support_table({frame: (math.nan, math.nan) for frame in chosen}, timestamps=encoded.timestamps, ranked=True)

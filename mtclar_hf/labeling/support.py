@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputFileError, LabelError
-from .tables import DEFAULT_LABEL_RANGE
+from .tables import DEFAULT_LABEL_RANGE, read_csv_table
 
 STRATEGIES = ("first", "every-k", "fraction", "random", "diverse", "active", "given")
 ACTIVE_CANDIDATES = 1000  # frames one pick chooses among; with ACTIVE_COVERED, bounds the work on long videos
@@ -313,23 +313,8 @@ def split_support_table(table, num_frames: int | None, label_range=DEFAULT_LABEL
 
 
 def _read_frame_table(path, what: str):
-    """A CSV with columns frame,valence,arousal (names trimmed, any case) as a DataFrame; one-line errors naming it."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, f"{what} not found")
-    try:
-        table = pd.read_csv(path, dtype={"video": str}) if path.stat().st_size else None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise InputFileError(path, f"cannot parse CSV: {err}") from None
-    if table is None:
-        raise InputFileError(path, f"empty {what} (needs columns frame,valence,arousal)")
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    missing = [c for c in ("frame", "valence", "arousal") if c not in table.columns]
-    if missing:
-        raise InputFileError(path, f"missing column(s) {', '.join(missing)} (needs frame,valence,arousal)")
-    return table
+    """A CSV with columns frame,valence,arousal (a batch's may add `video`) as a DataFrame."""
+    return read_csv_table(path, what, ("frame", "valence", "arousal"), dtype={"video": str})
 
 
 def _split_csv(path, table, label_range) -> tuple[dict[int, tuple[float, float]], list[int]]:
