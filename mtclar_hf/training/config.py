@@ -30,8 +30,8 @@ from typing import Any
 
 from ..data import synth
 from ..errors import ConfigError
+from .stages import STAGES
 
-STAGES = ("mtclar", "sl")
 SCHEDULES = ("plateau", "cosine", "step", "constant")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 PAIR_MODES = ("category", "wheel", "va-distance")
@@ -365,9 +365,8 @@ def validate_config(config: TrainConfig, where: str) -> None:
     _require(config.checkpointing.keep_last >= 1, where, "checkpointing.keep_last must be >= 1")
     _require(config.logging.every_n_steps >= 1, where, "logging.every_n_steps must be >= 1")
     _require(bool(config.output_dir), where, "output_dir must not be empty")
-    if config.stage == "sl":
-        _require(config.model.pretrained is not None or not config.model.freeze_encoder, where,
-                 "stage 'sl' with model.freeze_encoder=true needs model.pretrained (a trained MT-CLAR model folder)")
+    problem = STAGES[config.stage].config_problem(config)
+    _require(problem is None, where, str(problem))
     build_model_config(config, where)  # MTCLARConfig's own checks, reported against this file
 
 
