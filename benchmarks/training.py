@@ -40,6 +40,7 @@ def prepare_data(work: Path, quick: bool):
         train_images=64 if quick else 512,
         val_images=16 if quick else 64,
         size=96 if quick else 128,
+        clips=0,  # stills only: the loader benchmark reads no clips
         cache_dir=str(work),
     )
     with Timer() as timer:
@@ -64,7 +65,7 @@ class Stepper:
     """One optimizer step of MT-CLAR training (as in the training loop, without Accelerate's bookkeeping)."""
 
     def __init__(self, model, device: str):
-        from mtclar_hf.training.loop import model_inputs
+        from mtclar_hf.training.stages import STAGES
 
         self.model = model.to(device).train()
         self.device = torch.device(device)
@@ -73,7 +74,7 @@ class Stepper:
             self.model.to(memory_format=torch.channels_last)
         self.autocast = self.on_gpu and torch.cuda.is_bf16_supported()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
-        self.inputs = lambda batch: model_inputs(batch, "mtclar")
+        self.inputs = STAGES["mtclar"].model_inputs
 
     def to_device(self, batch: dict) -> dict:
         return {key: value.to(self.device, non_blocking=True) for key, value in self.inputs(batch).items()}

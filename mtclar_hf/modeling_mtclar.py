@@ -419,6 +419,27 @@ class MTCLARForAffectPrediction(MTCLARPreTrainedModel):
             module.requires_grad_(False)
             module.eval()
 
+    def compute_loss(
+        self,
+        output: MTCLARAffectOutput,
+        labels: torch.Tensor | None,
+        valence: torch.Tensor | None,
+        arousal: torch.Tensor | None,
+        epoch_progress: float | None,
+    ) -> MTCLARAffectOutput:
+        """Cross-entropy on the expression plus the dynamic MSE/CCC loss of valence and arousal, over the targets
+        given; `output.loss` stays None without any."""
+        losses = []
+        if labels is not None:
+            losses.append(F.cross_entropy(output.logits.float(), labels.long(), weight=self.expression_class_weights))
+        exponent = self.config.dynamic_loss_exponent
+        for prediction, target in ((output.valence, valence), (output.arousal, arousal)):
+            if target is not None:
+                losses.append(dynamic_regression_loss(prediction, target, epoch_progress, exponent))
+        if losses:
+            output.loss = torch.stack(losses).sum()
+        return output
+
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -438,15 +459,7 @@ class MTCLARForAffectPrediction(MTCLARPreTrainedModel):
         embeddings = self.embed(pixel_values)
         logits, valence_pred, arousal_pred = self.predict_affect(embeddings)
         output = MTCLARAffectOutput(logits=logits, valence=valence_pred, arousal=arousal_pred, embeddings=embeddings)
-        losses = []
-        if labels is not None:
-            losses.append(F.cross_entropy(output.logits.float(), labels.long(), weight=self.expression_class_weights))
-        exponent = self.config.dynamic_loss_exponent
-        for prediction, target in ((output.valence, valence), (output.arousal, arousal)):
-            if target is not None:
-                losses.append(dynamic_regression_loss(prediction, target, epoch_progress, exponent))
-        if losses:
-            output.loss = torch.stack(losses).sum()
+        output = self.compute_loss(output, labels, valence, arousal, epoch_progress)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
 

@@ -76,7 +76,8 @@ def ensure_quickstart_model(out=DEFAULT_OUT, progress=None, config_path=None, re
     run resumes from its last checkpoint.
     """
     from .io_utils import atomic_directory
-    from .training.loop import complete_checkpoints, train
+    from .training.checkpoints import complete_checkpoints
+    from .training.loop import train
 
     out = Path(out)
     model_dir = out / "model"

@@ -22,7 +22,6 @@ _EXPORTS = {
     "fold_column_name": "splits",
     "kfold_splits": "splits",
     "PairDataset": "pairs",
-    "collate_pairs": "pairs",
     "wheel_similarity": "pairs",
     "EvalTransform": "transforms",
     "TrainAugment": "transforms",

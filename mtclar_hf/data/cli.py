@@ -3,12 +3,15 @@
 ``synth`` renders SynthAffect (a synthetic stand-in written in both real layouts); ``prepare`` turns a
 raw AffectNet or AFEW-VA folder into a `datasets.DatasetDict` saved with ``save_to_disk`` (open it with
 ``datasets.load_from_disk``), prints what it kept and dropped, and optionally pushes it to the Hub.
-Heavy imports live inside the handlers so ``mtclar --help`` stays quick.
+Heavy imports live inside the handlers so ``mtclar --help`` stays quick; SynthAffect's defaults come from
+:mod:`.synth`, which renders it.
 """
 
 from __future__ import annotations
 
 import argparse
+
+from . import synth
 
 
 def register(subparsers) -> None:
@@ -23,13 +26,25 @@ def _register_synth(subparsers) -> None:
         description="Render SynthAffect into DIR/affectnet (original AffectNet layout) and DIR/afew_va (AFEW-VA layout).",
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--identities", type=int, default=None, help="number of synthetic identities")
-    parser.add_argument("--train-images", type=int, default=None, help="AffectNet-layout training images")
-    parser.add_argument("--val-images", type=int, default=None, help="AffectNet-layout validation images")
-    parser.add_argument("--clips", type=int, default=None, help="AFEW-VA-layout clips")
-    parser.add_argument("--frames", type=int, default=None, help="frames per clip")
-    parser.add_argument("--size", type=int, default=None, help="image size in pixels")
+    parser.add_argument("--seed", type=int, default=synth.DEFAULT_SEED, help="random seed (default: %(default)s)")
+    parser.add_argument(
+        "--identities", type=int, default=synth.DEFAULT_IDENTITIES, help="number of synthetic identities (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--train-images", type=int, default=synth.DEFAULT_TRAIN_IMAGES,
+        help="AffectNet-layout training images (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--val-images", type=int, default=synth.DEFAULT_VAL_IMAGES,
+        help="AffectNet-layout validation images (default: %(default)s)",
+    )
+    parser.add_argument("--clips", type=int, default=synth.DEFAULT_CLIPS, help="AFEW-VA-layout clips (default: %(default)s)")
+    parser.add_argument(
+        "--frames", type=int, default=synth.DEFAULT_FRAMES_PER_CLIP, help="frames per clip (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--size", type=int, default=synth.DEFAULT_IMAGE_SIZE, help="image size in pixels (default: %(default)s)"
+    )
     parser.set_defaults(func=run_synth)
 
 
@@ -90,24 +105,19 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_synth(args) -> int:
-    from .synth import write_synthaffect
-
-    options = {
-        "num_identities": args.identities,
-        "train_images": args.train_images,
-        "val_images": args.val_images,
-        "num_clips": args.clips,
-        "frames_per_clip": args.frames,
-        "image_size": args.size,
-    }
-    # Leave unset options to the renderer's own defaults.
-    result = write_synthaffect(
-        args.out, seed=args.seed, **{key: value for key, value in options.items() if value is not None}
+    result = synth.write_synthaffect(
+        args.out,
+        seed=args.seed,
+        num_identities=args.identities,
+        train_images=args.train_images,
+        val_images=args.val_images,
+        num_clips=args.clips,
+        frames_per_clip=args.frames,
+        image_size=args.size,
     )
     print(f"SynthAffect written to {args.out}")
-    if isinstance(result, dict):
-        for key, value in result.items():
-            print(f"  {key}: {value}")
+    for key, value in result.items():
+        print(f"  {key}: {value}")
     return 0
 
 

@@ -361,9 +361,4 @@ def _spans(boundaries: np.ndarray, length: int):
     return zip(starts.tolist(), ends.tolist())
 
 
-def collate_pairs(items: list[dict]) -> dict:
-    """Stack a list of :class:`PairDataset` items into a batch of tensors (the model's keyword arguments)."""
-    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
-
-
-__all__ = ["MODES", "WHEEL_ORDER", "PairDataset", "collate_pairs", "wheel_similarity"]
+__all__ = ["MODES", "WHEEL_ORDER", "PairDataset", "wheel_similarity"]

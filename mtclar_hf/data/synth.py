@@ -66,6 +66,17 @@ AFFECTNET_HEADER = CSV_COLUMNS  # the original release's columns, which the load
 IMAGES_PER_SUBDIR = 500
 JPEG_QUALITY = 92
 DEFAULT_FPS = 25.0
+# What SynthAffect renders unless told otherwise: `write_synthaffect`, both command lines (`mtclar synth`,
+# `python -m mtclar_hf.data.synth`) and a training recipe's `data.synth` block.
+DEFAULT_SEED = 0
+DEFAULT_IDENTITIES = 60
+DEFAULT_TRAIN_IMAGES = 2000
+DEFAULT_VAL_IMAGES = 400
+DEFAULT_CLIPS = 12
+DEFAULT_FRAMES_PER_CLIP = 200
+DEFAULT_IMAGE_SIZE = 128
+DEFAULT_TRAIN_CLIP_FRAMES = 60
+DEFAULT_NUM_WORKERS = 2
 # Bumped whenever rendering changes what is written, so cached renders (training's outputs/cache) are redone.
 RENDER_VERSION = 4
 # Seed streams: each kind of random draw has its own stream so adding clips never changes images.
@@ -379,17 +390,17 @@ def _check_counts(**counts: int) -> None:
 def write_synthaffect(
     out_dir: str | os.PathLike,
     *,
-    seed: int = 0,
-    num_identities: int = 60,
-    train_images: int = 2000,
-    val_images: int = 400,
-    num_clips: int = 12,
-    frames_per_clip: int = 200,
-    image_size: int = 128,
+    seed: int = DEFAULT_SEED,
+    num_identities: int = DEFAULT_IDENTITIES,
+    train_images: int = DEFAULT_TRAIN_IMAGES,
+    val_images: int = DEFAULT_VAL_IMAGES,
+    num_clips: int = DEFAULT_CLIPS,
+    frames_per_clip: int = DEFAULT_FRAMES_PER_CLIP,
+    image_size: int = DEFAULT_IMAGE_SIZE,
     fps: float = DEFAULT_FPS,
-    num_workers: int = 2,
+    num_workers: int = DEFAULT_NUM_WORKERS,
     num_train_clips: int = 0,
-    train_clip_frames: int = 60,
+    train_clip_frames: int = DEFAULT_TRAIN_CLIP_FRAMES,
 ) -> dict:
     """Render SynthAffect into ``out_dir`` (atomically: replaced only once complete) and return a summary.
 
@@ -471,14 +482,14 @@ VALIDATION_CLIP_START = 10_001
 def write_validation_clips(
     out_dir: str | os.PathLike,
     *,
-    seed: int = 0,
-    num_identities: int = 60,
-    num_clips: int = 12,
+    seed: int = DEFAULT_SEED,
+    num_identities: int = DEFAULT_IDENTITIES,
+    num_clips: int = DEFAULT_CLIPS,
     num_val_clips: int = 8,
-    frames_per_clip: int = 200,
-    image_size: int = 128,
+    frames_per_clip: int = DEFAULT_FRAMES_PER_CLIP,
+    image_size: int = DEFAULT_IMAGE_SIZE,
     fps: float = DEFAULT_FPS,
-    num_workers: int = 2,
+    num_workers: int = DEFAULT_NUM_WORKERS,
 ) -> list[dict]:
     """AFEW-VA-layout clips of the VALIDATION identities into ``out_dir`` (atomically): people neither trained on
     nor in the held-out clips, on which labelling settings are chosen so that the held-out clips stay untouched.
@@ -573,14 +584,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mtclar_hf.data.synth", description=__doc__.split("\n")[0])
     parser.add_argument("--out", help="write the dataset (affectnet/ and afew_va/) into this folder")
     parser.add_argument("--contact-sheet", metavar="PNG", help="draw a labelled grid of samples into this PNG")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--identities", type=int, default=60)
-    parser.add_argument("--train-images", "--images", dest="images", type=int, default=2000, help="training stills")
-    parser.add_argument("--val-images", type=int, default=400)
-    parser.add_argument("--clips", type=int, default=12)
-    parser.add_argument("--frames", type=int, default=200, help="frames per clip")
-    parser.add_argument("--size", type=int, default=128, help="image side in pixels")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--identities", type=int, default=DEFAULT_IDENTITIES)
+    parser.add_argument(
+        "--train-images", "--images", dest="images", type=int, default=DEFAULT_TRAIN_IMAGES, help="training stills"
+    )
+    parser.add_argument("--val-images", type=int, default=DEFAULT_VAL_IMAGES)
+    parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS)
+    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES_PER_CLIP, help="frames per clip")
+    parser.add_argument("--size", type=int, default=DEFAULT_IMAGE_SIZE, help="image side in pixels")
+    parser.add_argument("--workers", type=int, default=DEFAULT_NUM_WORKERS)
     return parser
 
 

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data import synth
 from ..errors import ConfigError
+from .stages import STAGES
 
-STAGES = ("mtclar", "sl")
 SCHEDULES = ("plateau", "cosine", "step", "constant")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 PAIR_MODES = ("category", "wheel", "va-distance")
@@ -39,20 +40,21 @@ IDENTITY_MODES = ("any", "same", "cross")
 
 @dataclass
 class SynthSection:
-    """Render SynthAffect (`write_synthaffect`) and prepare its AffectNet layout when the cache lacks it."""
+    """Render SynthAffect (`write_synthaffect`, with its defaults) and prepare its AffectNet layout when the cache
+    lacks it."""
 
-    seed: int = 0
-    identities: int = 24
-    train_images: int = 2000
-    val_images: int = 400
-    clips: int = 0  # AFEW-VA-layout clips of held-out people (not trained on: what the quickstart labels)
-    frames: int = 1
+    seed: int = synth.DEFAULT_SEED
+    identities: int = synth.DEFAULT_IDENTITIES
+    train_images: int = synth.DEFAULT_TRAIN_IMAGES
+    val_images: int = synth.DEFAULT_VAL_IMAGES
+    clips: int = synth.DEFAULT_CLIPS  # AFEW-VA-layout clips of held-out people (not trained on: what the quickstart labels)
+    frames: int = synth.DEFAULT_FRAMES_PER_CLIP
     train_clips: int = 0  # AFEW-VA-layout clips of the training people, for `data.clip_pairs_fraction`
-    train_clip_frames: int = 60
+    train_clip_frames: int = synth.DEFAULT_TRAIN_CLIP_FRAMES
     # AFEW-VA-layout clips of the validation people: labelling settings (`auto`) are chosen on them, never on the
     # held-out clips. Rendered on demand; they do not change the training data, so they are not in its cache key.
     val_clips: int = 0
-    size: int = 96
+    size: int = synth.DEFAULT_IMAGE_SIZE
     cache_dir: str = "outputs/cache"
 
 
@@ -363,9 +365,8 @@ def validate_config(config: TrainConfig, where: str) -> None:
     _require(config.checkpointing.keep_last >= 1, where, "checkpointing.keep_last must be >= 1")
     _require(config.logging.every_n_steps >= 1, where, "logging.every_n_steps must be >= 1")
     _require(bool(config.output_dir), where, "output_dir must not be empty")
-    if config.stage == "sl":
-        _require(config.model.pretrained is not None or not config.model.freeze_encoder, where,
-                 "stage 'sl' with model.freeze_encoder=true needs model.pretrained (a trained MT-CLAR model folder)")
+    problem = STAGES[config.stage].config_problem(config)
+    _require(problem is None, where, str(problem))
     build_model_config(config, where)  # MTCLARConfig's own checks, reported against this file
 
 

@@ -1,4 +1,4 @@
-"""Datasets, samplers and loaders for the two training stages.
+"""Datasets, samplers and loaders for the two training stages (:mod:`.stages` says which stage uses which).
 
 - stage ``mtclar``: :class:`~mtclar_hf.data.pairs.PairDataset` pairs (optionally mixed with a share of
   same-identity pairs, the labeller's situation: its anchors are frames of the same video).
@@ -341,26 +341,20 @@ def build_loaders(config: TrainConfig, train_split, val_split, model_config, pro
     the training pairs taken within one clip (`data.clip_pairs_fraction`)."""
     import cv2
 
+    from .stages import STAGES
+
     # OpenCV's own thread pool fights torch's for the same cores on a CPU run (measured: 1.7 ms vs 3-6 ms
     # per augmented 64 px image on 2 busy cores); one image at a time gains nothing from it anyway.
     cv2.setNumThreads(1)
     train_transform, eval_transform = build_transforms(config, model_config, processor)
-    data, training = config.data, config.training
-    if config.stage == "mtclar":
-        train_set = build_pair_dataset(
-            config, train_split, data.train_pairs, config.seed, train_transform, clips=clips_split
-        )
-        val_set = build_pair_dataset(config, val_split, data.validation_pairs, config.seed + 1, eval_transform)
-        weights = None
-    else:
-        train_set = SingleImageDataset(train_split, train_transform, config.seed)
-        val_set = SingleImageDataset(val_split, eval_transform, config.seed + 1)
-        weights = inverse_frequency_weights(train_set.expression) if data.weighted_sampling else None
-    sampler = EpochSampler(len(train_set), config.seed, num_samples=data.train_pairs if config.stage == "sl" else None, weights=weights)
-    # Full batches only in training: BatchNorm cannot normalise a batch of one.
-    drop_last = len(sampler) >= training.batch_size
+    train_set, val_set, sampler = STAGES[config.stage].build_datasets(
+        config, train_split, val_split, train_transform, eval_transform, clips_split
+    )
     if len(sampler) < 2:
         raise ConfigError("the training split needs at least 2 items")
+    data, training = config.data, config.training
+    # Full batches only in training: BatchNorm cannot normalise a batch of one.
+    drop_last = len(sampler) >= training.batch_size
     train_loader = make_loader(train_set, training.batch_size, data.num_workers, sampler=sampler, drop_last=drop_last)
     eval_batch_size = training.eval_batch_size or training.batch_size
     val_loader = make_loader(val_set, eval_batch_size, data.num_workers)

@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 from mtclar_hf.data.affectnet import AFFECTNET_NAMES, affectnet_features, dataset_from_columns
-from mtclar_hf.data.pairs import PairDataset, collate_pairs, wheel_similarity
+from mtclar_hf.data.pairs import PairDataset, wheel_similarity
 from mtclar_hf.data.transforms import TrainAugment
 from mtclar_hf.errors import ConfigError
+from mtclar_hf.training.data import collate
 
 
 def make_dataset(tmp_path, expressions, identities=None, valence=None, arousal=None):
@@ -161,7 +162,7 @@ def test_items_targets_and_dataloader(dataset):
     assert item["valence_diff_labels"].item() == pytest.approx(valence[a] - valence[b], abs=1e-6)
     assert item["arousal_diff_labels"].item() == pytest.approx(arousal[a] - arousal[b], abs=1e-6)
     torch.testing.assert_close(pairs[3]["pixel_values_b"], item["pixel_values_b"])  # augmentation is seeded too
-    loader = torch.utils.data.DataLoader(pairs, batch_size=4, collate_fn=collate_pairs)
+    loader = torch.utils.data.DataLoader(pairs, batch_size=4, collate_fn=collate)
     batch = next(iter(loader))
     assert batch["pixel_values_b"].shape == (4, 3, 32, 32) and batch["similarity_labels"].shape == (4,)
 

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from training_helpers import build_tiny_dataset, write_config
 
 from mtclar_hf.cli import main
-from mtclar_hf.training.loop import complete_checkpoints
+from mtclar_hf.training.checkpoints import complete_checkpoints
 
 MTCLAR = Path(sys.executable).with_name("mtclar")
 

@@ -8,7 +8,8 @@ from mtclar_hf import MTCLARModel
 from mtclar_hf.testing_utils import tiny_config
 from mtclar_hf.training.config import ScheduleSection
 from mtclar_hf.training.data import EpochSampler, inverse_frequency_weights
-from mtclar_hf.training.loop import LearningRateSchedule, batch_task_weights
+from mtclar_hf.training.loop import task_weights_generator
+from mtclar_hf.training.schedule import LearningRateSchedule
 
 
 def pair_batch(n=8, size=64, seed=0):
@@ -22,28 +23,33 @@ def pair_batch(n=8, size=64, seed=0):
     }
 
 
+def batch_task_weights(model, seed, micro_step):
+    """The task weights the training loop gives micro-batch `micro_step` (the model in train mode)."""
+    return model.train().task_weights_for_batch("cpu", generator=task_weights_generator(seed, micro_step))
+
+
 def test_task_weights_are_random_convex_reproducible_and_respect_switches():
-    config = tiny_config()
-    weights = [batch_task_weights(config, seed=5, micro_step=k) for k in range(50)]
+    model = MTCLARModel(tiny_config())
+    weights = [batch_task_weights(model, seed=5, micro_step=k) for k in range(50)]
     assert all(torch.isclose(w.sum(), torch.tensor(1.0)) and (w > 0).all() for w in weights)
-    assert torch.equal(weights[3], batch_task_weights(config, seed=5, micro_step=3))  # same after a resume
+    assert torch.equal(weights[3], batch_task_weights(model, seed=5, micro_step=3))  # same after a resume
     assert not torch.equal(weights[3], weights[4])
-    assert not torch.equal(weights[3], batch_task_weights(config, seed=6, micro_step=3))
+    assert not torch.equal(weights[3], batch_task_weights(model, seed=6, micro_step=3))
     spread = torch.stack(weights)
     assert spread.std(dim=0).min() > 0.05  # really random per batch, not a fixed mix
 
-    single = tiny_config(tasks=["similarity", "contrastive"])
+    single = MTCLARModel(tiny_config(tasks=["similarity", "contrastive"]))
     w = batch_task_weights(single, seed=5, micro_step=0)
     assert w[2] == 0 and w[3] == 0 and torch.isclose(w.sum(), torch.tensor(1.0))
-    assert batch_task_weights(tiny_config(random_task_weights=False), seed=5, micro_step=0) is None
+    fixed = MTCLARModel(tiny_config(random_task_weights=False))
+    assert torch.equal(batch_task_weights(fixed, seed=5, micro_step=0), torch.full((4,), 0.25))
 
 
 def test_loss_is_the_weighted_sum_of_components_and_equal_at_evaluation():
     torch.manual_seed(0)
     model = MTCLARModel(tiny_config())
     batch = pair_batch()
-    weights = batch_task_weights(model.config, seed=1, micro_step=0)
-    model.train()
+    weights = batch_task_weights(model, seed=1, micro_step=0)
     out = model(**batch, epoch_progress=0.3, task_weights=weights)
     assert torch.allclose(out.loss, (weights * out.loss_components).sum())
     assert torch.equal(out.task_weights, weights)
@@ -68,8 +74,7 @@ def test_loss_is_the_weighted_sum_of_components_and_equal_at_evaluation():
 def test_disabled_tasks_do_not_train_their_heads():
     torch.manual_seed(0)
     model = MTCLARModel(tiny_config(tasks=["similarity", "contrastive"]))
-    model.train()
-    weights = batch_task_weights(model.config, seed=0, micro_step=0)
+    weights = batch_task_weights(model, seed=0, micro_step=0)
     model(**pair_batch(), epoch_progress=0.0, task_weights=weights).loss.backward()
     assert all(p.grad is None or p.grad.abs().max() == 0 for p in model.valence_head.parameters())
     assert any(p.grad is not None and p.grad.abs().max() > 0 for p in model.similarity_head.parameters())

@@ -6,8 +6,9 @@ import pytest
 from safetensors.torch import load_file
 from training_helpers import write_config
 
+from mtclar_hf.training.checkpoints import complete_checkpoints
 from mtclar_hf.training.config import load_config
-from mtclar_hf.training.loop import complete_checkpoints, train
+from mtclar_hf.training.loop import train
 
 
 def run(config_path, output_dir, resume=False, overrides=()):
