@@ -18,7 +18,7 @@ def tiny_recipe(tmp_path):
     """The shipped quick recipe, shrunk: same sections and switches, a few seconds of rendering and training."""
     recipe = yaml.safe_load(quickstart.QUICK_RECIPE.read_text())
     recipe["model"]["config"].update(
-        encoder_config={"embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1], "layer_type": "basic"},
+        backbone_config={"model_type": "resnet", "embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1], "layer_type": "basic"},
         embedding_size=16, projector_widths=[16], image_size=32, resize_size=36,
     )
     recipe["data"]["synth"].update(

@@ -394,7 +394,8 @@ def build_model_config(config: TrainConfig, where: str = "config"):
     kwargs = coerce_model_kwargs(config.model.config)
     if config.model.pretrained is not None:
         return None  # its config is read (and overridden by model.config) when the model is loaded
-    known = {f.name for f in dataclasses.fields(MTCLARConfig)}
+    # `encoder_config` is the older form of `backbone_config`; MTCLARConfig converts it, so older recipes still run.
+    known = {f.name for f in dataclasses.fields(MTCLARConfig)} | {"encoder_config"}
     unknown = sorted(set(kwargs) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key model.config.{unknown[0]} (not an MTCLARConfig field)")

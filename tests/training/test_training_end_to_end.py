@@ -16,7 +16,7 @@ TINY_OVERRIDES = [
     "data.synth.identities=6", "data.synth.train_images=48", "data.synth.val_images=16", "data.synth.size=48",
     "data.synth.clips=1", "data.synth.frames=10",
     "data.train_pairs=32", "data.validation_pairs=16",
-    "model.config.encoder_config={embedding_size: 8, hidden_sizes: [8, 16], depths: [1, 1], layer_type: basic}",
+    "model.config.backbone_config={model_type: resnet, embedding_size: 8, hidden_sizes: [8, 16], depths: [1, 1], layer_type: basic}",
     "model.config.embedding_size=16", "model.config.projector_widths=[16]", "model.config.image_size=32",
     "model.config.resize_size=36", "training.batch_size=8", "training.epochs=1", "logging.every_n_steps=1",
     "schedule.warmup_steps=1", "checkpointing.every_n_steps=2",

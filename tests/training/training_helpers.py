@@ -9,8 +9,8 @@ import yaml
 from mtclar_hf.testing_utils import TINY_RESNET
 
 TINY_MODEL = {
-    "encoder": "resnet",
-    "encoder_config": TINY_RESNET,
+    "encoder": "backbone",
+    "backbone_config": {"model_type": "resnet", **TINY_RESNET},
     "embedding_size": 32,
     "projector_widths": [32, 16],
     "sl_hidden_widths": [32, 16],
