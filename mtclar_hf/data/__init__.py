@@ -25,10 +25,6 @@ _EXPORTS = {
     "wheel_similarity": "pairs",
     "EvalTransform": "transforms",
     "TrainAugment": "transforms",
-    "eval_transform": "transforms",
-    "make_eval_transform": "transforms",
-    "make_train_transform": "transforms",
-    "train_transform": "transforms",
 }
 
 __all__ = sorted(_EXPORTS)

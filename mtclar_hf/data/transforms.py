@@ -1,9 +1,9 @@
-"""Training-time augmentation (the reference recipe) and the `with_transform` helpers.
+"""Training-time augmentation (the reference recipe) and the evaluation transform it mirrors.
 
 Reference (the authors' code): resize to 288 -> RandomAffine(degrees=20,
 translate=0.2, scale=0.8-1.2, shear=0.1) -> horizontal flip p=0.5 -> random crop 256. Evaluation is
-resize 288 -> centre crop 256, which is what :class:`mtclar_hf.MTCLARImageProcessor` does; the eval
-helpers here call the processor so there is a single eval path.
+resize 288 -> centre crop 256, which is what :class:`mtclar_hf.MTCLARImageProcessor` does; `EvalTransform`
+calls the processor so there is a single eval path.
 
 Both paths first crop the face with the processor's own code (the face box grown by ``face_margin`` on
 each side and made square, zeros outside the image), so training and evaluation see faces framed the
@@ -163,60 +163,9 @@ def as_image_transform(transform):
     return transform
 
 
-def _apply_to_batch(batch: dict, transform, rng) -> dict:
-    import torch
-
-    boxes = batch.get("face_box")
-    if boxes is None:
-        boxes = [None] * len(batch["image"])
-    batch["pixel_values"] = [torch.from_numpy(transform(image, box, rng)) for image, box in zip(batch["image"], boxes)]
-    return batch
-
-
-def train_transform(batch: dict, augment: TrainAugment | None = None, rng: np.random.Generator | None = None) -> dict:
-    """`Dataset.with_transform` function for training: adds augmented ``pixel_values`` (list of (3,S,S) tensors).
-
-    ``ds.with_transform(train_transform)`` uses the reference defaults (288 -> 256); bind ``augment`` and a
-    seeded ``rng`` with :func:`make_train_transform` for other sizes or reproducible draws.
-    """
-    return _apply_to_batch(batch, augment or TrainAugment(), rng if rng is not None else np.random.default_rng())
-
-
-def eval_transform(batch: dict, transform: EvalTransform | None = None) -> dict:
-    """`Dataset.with_transform` function for evaluation: adds processor ``pixel_values`` (face crop, resize, centre crop)."""
-    return _apply_to_batch(batch, transform or EvalTransform(), None)
-
-
-def make_train_transform(
-    resize_size: int = RESIZE_SIZE, crop_size: int = IMAGE_SIZE, seed: int | None = None, **augment_kwargs
-):
-    """A `with_transform` function with its own TrainAugment and a generator seeded by ``seed``."""
-    augment = TrainAugment(resize_size=resize_size, crop_size=crop_size, **augment_kwargs)
-    rng = np.random.default_rng(seed)
-
-    def transform(batch: dict) -> dict:
-        return train_transform(batch, augment=augment, rng=rng)
-
-    return transform
-
-
-def make_eval_transform(processor=None, resize_size: int = RESIZE_SIZE, crop_size: int = IMAGE_SIZE):
-    """A `with_transform` function running ``processor`` (default: a new MTCLARImageProcessor)."""
-    transform = EvalTransform(processor, resize_size=resize_size, crop_size=crop_size)
-
-    def apply(batch: dict) -> dict:
-        return eval_transform(batch, transform=transform)
-
-    return apply
-
-
 __all__ = [
     "BoxJitter",
     "EvalTransform",
     "TrainAugment",
     "as_image_transform",
-    "eval_transform",
-    "make_eval_transform",
-    "make_train_transform",
-    "train_transform",
 ]
