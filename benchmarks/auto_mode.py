@@ -32,8 +32,8 @@ DENSITIES = (("first frame only", {"strategy": "first"}), ("every 50th", {"strat
 
 def designs(model):
     """The designs compared; the default lets calibration choose the candidates (`modes=None`)."""
+    from mtclar_hf.labeling.anchors import available_modes
     from mtclar_hf.labeling.auto import AutoSettings
-    from mtclar_hf.labeling.labeler import available_modes
 
     every_mode = list(available_modes(model))
     return {
@@ -51,9 +51,9 @@ def calibrated(model, clips, design):
 
 def score(model, clips, settings: dict, strategy: dict) -> dict:
     """Pooled CCC of every single mode (plain and pinned) and every design; estimate ranking per design."""
+    from mtclar_hf.labeling.anchors import available_modes, predict_from_anchors
     from mtclar_hf.labeling.auto import PIN_DECAY, pinned_predictions, predict_auto
     from mtclar_hf.labeling.evaluation import same_video_anchors
-    from mtclar_hf.labeling.labeler import available_modes, predict_from_anchors
     from mtclar_hf.labeling.support import select_support
     from mtclar_hf.metrics import ccc, spearman
 

@@ -50,9 +50,9 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from mtclar_hf.errors import InputFileError, MTCLARError  # noqa: E402
 from mtclar_hf.io_utils import atomic_path  # noqa: E402
+from mtclar_hf.labeling.anchors import ALL_MODES, AUTO_MODE  # noqa: E402
 from mtclar_hf.labeling.examples import EXAMPLE_SEEDS, write_example_clips  # noqa: E402
 from mtclar_hf.labeling.formats import FORMATS  # noqa: E402
-from mtclar_hf.labeling.labeler import ALL_MODES, AUTO_MODE  # noqa: E402
 from mtclar_hf.labeling.session import (  # noqa: E402
     DEFAULT_MODEL,
     ModelCache,
@@ -406,7 +406,7 @@ class LabellingDemo:
 
     def anchor_choices(self, model_name, current):
         """`auto` and the modes the loaded model offers (a converted EmoNet has no trained pair heads)."""
-        from mtclar_hf.labeling.labeler import available_modes
+        from mtclar_hf.labeling.anchors import available_modes
 
         with contextlib.suppress(MTCLARError, gr.Error):
             model, _ = self.models.load(model_name)

@@ -23,7 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .labeling.labeler import ANCHOR_MODES, AUTO_MODE, BASELINES
+from .labeling.anchors import ANCHOR_MODES, AUTO_MODE, BASELINES
 from .resources import shipped_file
 
 DEFAULT_OUT = Path("outputs/quickstart")
@@ -204,7 +204,7 @@ def faces_found_line(landmark_clips, detector_clips) -> str:
 
 def label_one_clip(labeler, clip, out: Path) -> tuple[Path, Path]:
     """Label the first held-out clip from every 20th frame, as `mtclar label` would: CSV + plot."""
-    from .labeling.labeler import label_range
+    from .labeling.anchors import label_range
     from .labeling.support import select_support
     from .labeling.tables import plot_labels, write_table
 

@@ -3,6 +3,7 @@ the demo app. The last test is the wheel job: build the wheel, install it into a
 commands that read shipped files from a folder outside the checkout."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from mtclar_hf import resources
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+NOT_SOURCES = (".git", ".venv", "outputs", "build", "*.egg-info", "__pycache__", ".pytest_cache")
 TINY_TRAINING = [
     "data.synth.identities=6", "data.synth.train_images=48", "data.synth.val_images=16", "data.synth.size=48",
     "data.synth.clips=1", "data.synth.frames=10", "data.synth.val_clips=0", "data.train_pairs=32",
@@ -28,11 +30,13 @@ TINY_TRAINING = [
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    # Offline: the venv's own setuptools builds it, nothing is fetched.
+    # Offline: the venv's own setuptools builds it, nothing is fetched. It builds from a copy of the sources:
+    # setuptools' build/ folder keeps files a checkout has since deleted, and they would ride into the wheel.
     folder = tmp_path_factory.mktemp("wheel")
+    sources = shutil.copytree(REPO_ROOT, folder / "sources", ignore=shutil.ignore_patterns(*NOT_SOURCES))
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w",
-         str(folder), str(REPO_ROOT)],
+         str(folder), str(sources)],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert built.returncode == 0, built.stderr[-2000:]

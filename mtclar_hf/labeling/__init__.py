@@ -9,8 +9,10 @@
     write_table(table, "labels.csv")
 
 * loading a model, its processor and a labeller: `load_model_and_processor`, `make_labeler`;
-* encoding and labelling: `FewShotVideoLabeler`, `EncodedVideo`, `predict_from_anchors`, the mode lists
-  (`ANCHOR_MODES`, `BASELINES`, `ALL_MODES`, `AUTO_MODE`) and the model's `label_range`;
+* encoding and labelling: `FewShotVideoLabeler`, `EncodedVideo` (`labeler`: a frame to a crop to an embedding,
+  and the table), `label_encoded` (an encoded video and a support set to the table, given only the model),
+  `predict_from_anchors`, the mode lists (`ANCHOR_MODES`, `BASELINES`, `ALL_MODES`, `AUTO_MODE`) and the
+  model's `label_range` (`anchors`: an embedding and the anchors to a label);
 * labelling files: `label_source` (one video or frame folder to a table and its summary), `label_folder` (every
   video of a folder), with their `LabelOptions`;
 * support sets: `read_support_csv`, `read_label_csv`, `check_support`, `select_support` (`STRATEGIES`),
@@ -27,14 +29,15 @@ import importlib
 _EXPORTS = {
     "load_model_and_processor": "loading",
     "make_labeler": "loading",
-    "ALL_MODES": "labeler",
-    "ANCHOR_MODES": "labeler",
-    "AUTO_MODE": "labeler",
-    "BASELINES": "labeler",
+    "ALL_MODES": "anchors",
+    "ANCHOR_MODES": "anchors",
+    "AUTO_MODE": "anchors",
+    "BASELINES": "anchors",
     "EncodedVideo": "labeler",
     "FewShotVideoLabeler": "labeler",
-    "label_range": "labeler",
-    "predict_from_anchors": "labeler",
+    "label_encoded": "labeler",
+    "label_range": "anchors",
+    "predict_from_anchors": "anchors",
     "LabelOptions": "batch",
     "label_folder": "batch",
     "label_source": "batch",

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .labeler import BASELINES, Anchors, available_modes, fallback_mode, label_range, predict_from_anchors
+from .anchors import BASELINES, Anchors, available_modes, fallback_mode, label_range, predict_from_anchors
 
 MIN_ANCHORS_TO_CHECK = 3
 # Seconds of "stiffness": the weight of a frame-to-frame change is strength / time step. At 25 fps, 0.04 ties

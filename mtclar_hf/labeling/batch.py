@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, InputFileError, MTCLARError
-from .labeler import label_range
+from .anchors import label_range
 from .loading import load_model_and_processor, make_labeler
 from .summary import estimate_line, faces_description, model_record, video_summary, worst_first, write_summary
 from .support import read_support_csv, select_support

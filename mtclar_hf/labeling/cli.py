@@ -114,7 +114,7 @@ def _add_face_arguments(parser) -> None:
 
 
 def _add_anchor_arguments(parser, multiple: bool) -> None:
-    from .labeler import ALL_MODES
+    from .anchors import ALL_MODES
 
     if multiple:
         parser.add_argument(
@@ -309,7 +309,7 @@ def register_label(subparsers) -> None:
 
 
 def run_suggest(args) -> int:
-    from .labeler import label_range
+    from .anchors import label_range
     from .suggestions import suggestion_table
     from .support import read_support_csv
 
@@ -369,9 +369,9 @@ def register_suggest(subparsers) -> None:
 
 def run_evaluate(args) -> int:
     from ..io_utils import atomic_write_text
+    from .anchors import check_mode, label_range
     from .evaluation import Protocol
     from .evaluation_runs import default_evaluation_modes, evaluate_data, evaluation_data, summary_lines
-    from .labeler import check_mode, label_range
 
     model, processor = load_model_and_processor(args.model, device=args.device)
     data = evaluation_data(

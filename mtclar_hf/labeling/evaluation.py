@@ -37,15 +37,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..metrics import affect_metrics
-from .labeler import (
-    ALL_MODES,
-    AUTO_MODE,
-    BASELINES,
-    Anchors,
-    EncodedVideo,
-    FewShotVideoLabeler,
-    predict_from_anchors,
-)
+from .anchors import ALL_MODES, AUTO_MODE, BASELINES, Anchors, predict_from_anchors
+from .labeler import EncodedVideo, FewShotVideoLabeler
 from .support import active_frames, budget_count, select_support
 from .video import DEFAULT_FOLDER_FPS, VideoFrame
 

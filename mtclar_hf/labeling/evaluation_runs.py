@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, InputFileError
+from .anchors import AUTO_MODE, available_modes
 from .auto import CALIBRATION_SPACINGS, calibrate_model_folder
 from .evaluation import Protocol, evaluate_afew_va, skipped_summary
-from .labeler import AUTO_MODE, available_modes
 from .tables import DEFAULT_LABEL_RANGE
 from .video import DEFAULT_FOLDER_FPS
 

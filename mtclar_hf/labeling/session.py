@@ -115,8 +115,9 @@ def encode_video(video, model, processor, key: tuple, examples=(), face_crops: b
     embeddings), keeping a preview of each. An example clip is known by its hash: its frames are face crops and
     its true labels come along. Faces are found with the default detector unless `face_crops`."""
     from ..io_utils import sha256_of
+    from .anchors import label_range
     from .faces import DEFAULT_DETECTOR
-    from .labeler import FewShotVideoLabeler, label_range
+    from .labeler import FewShotVideoLabeler
     from .video import count_frames
 
     if not video:
@@ -242,7 +243,8 @@ def label_from_table(model, state: VideoState, table, anchor: str | None):
     """(labels of every frame, frames listed without labels) from the support table the user edited, checked
     against the model's label range. The labels carry the landmarks the crops were cut around (the AFEW-VA
     export needs them)."""
-    from .labeler import label_encoded, label_range
+    from .anchors import label_range
+    from .labeler import label_encoded
     from .support import split_support_table
     from .workspace import skipped_note
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ..errors import ConfigError
-from .labeler import label_range
+from .anchors import label_range
 from .support import check_support, suggest_frames, support_table
 from .video import DEFAULT_FOLDER_FPS
 

@@ -25,7 +25,7 @@ Active selection measures how far each face frame q is from the labelled frames,
 
 in time (seconds, over the span S of the face frames) and in look (cosine distance of the embeddings),
 and weighs each frame by w(q) = 1 + D(q), where D is how much the two labelled frames nearest in time
-disagree about q (`mtclar_hf.labeling.labeler.anchor_disagreement`, divided by its largest value over
+disagree about q (`mtclar_hf.labeling.anchors.anchor_disagreement`, divided by its largest value over
 the video; 0 with fewer than two labels). Labelling a frame p brings every frame q that is nearer to
 p than to any label closer to one, so its score is that gain summed over the video:
 
@@ -152,7 +152,7 @@ def active_frames(model, encoded, support: dict, count: int, candidates=None) ->
     nothing and count as neither anchors nor candidates. With no usable support frame, the first
     candidate comes first. Fewer than `count` frames come back when the candidates run out.
     """
-    from .labeler import anchor_disagreement, anchors_from_support
+    from .anchors import anchor_disagreement, anchors_from_support
 
     face_found = np.asarray(encoded.face_found, dtype=bool)
     allowed = face_found.copy() if candidates is None else face_found & np.asarray(candidates, dtype=bool)

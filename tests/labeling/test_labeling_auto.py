@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mtclar_hf.labeling.anchors import Anchors, predict_from_anchors
 from mtclar_hf.labeling.auto import (
     AutoSettings,
     calibrate_auto,
@@ -18,7 +19,7 @@ from mtclar_hf.labeling.auto import (
     smooth_with_anchors,
 )
 from mtclar_hf.labeling.evaluation import LabelledClip
-from mtclar_hf.labeling.labeler import Anchors, EncodedVideo, predict_from_anchors
+from mtclar_hf.labeling.labeler import EncodedVideo
 
 FPS = 25.0
 NUM_FRAMES = 200

@@ -11,7 +11,7 @@ import torch
 from mtclar_hf.errors import ConfigError, LabelError
 from mtclar_hf.image_processing_mtclar import landmark_boxes
 from mtclar_hf.labeling import EncodedVideo, FewShotVideoLabeler
-from mtclar_hf.labeling.labeler import Anchors, predict_from_anchors
+from mtclar_hf.labeling.anchors import Anchors, predict_from_anchors
 
 ANCHOR_TIMES = np.array([0.5, 1.0, 2.0])
 ANCHOR_V = np.array([0.2, -0.4, 0.95])
@@ -343,7 +343,7 @@ def test_offset_carries_each_anchors_residual_and_interpolates_between_the_brack
 
 
 def test_an_sl_only_model_offers_offset_and_the_baselines_only():
-    from mtclar_hf.labeling.labeler import available_modes, fallback_mode
+    from mtclar_hf.labeling.anchors import available_modes, fallback_mode
 
     model = KnownSLModel()
     assert available_modes(model) == ("offset", "hold", "interpolate")
@@ -373,7 +373,7 @@ def test_without_support_gives_the_clipped_single_image_predictions_marked_as_su
 
 def test_pair_model_with_an_sl_head_offers_every_mode_until_its_pair_heads_are_untrained():
     from mtclar_hf import MTCLARModel
-    from mtclar_hf.labeling.labeler import ALL_MODES, available_modes, fallback_mode
+    from mtclar_hf.labeling.anchors import ALL_MODES, available_modes, fallback_mode
     from mtclar_hf.testing_utils import tiny_config
 
     model = MTCLARModel(tiny_config(affect_head=True)).eval()
@@ -386,7 +386,7 @@ def test_pair_model_with_an_sl_head_offers_every_mode_until_its_pair_heads_are_u
 
 
 def test_anchor_disagreement_compares_the_two_nearest_anchors_predictions():
-    from mtclar_hf.labeling.labeler import anchor_disagreement
+    from mtclar_hf.labeling.anchors import anchor_disagreement
 
     disagreement = anchor_disagreement(ConstantDiffModel(), torch.zeros(5, 4), QUERY_TIMES, anchors())
     # Each query's two nearest anchors in time predict label + (DV, DA): they disagree by their labels' gap.
