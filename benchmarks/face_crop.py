@@ -5,8 +5,8 @@
 
 * SynthAffect clips (rendered at 128 px as the quick recipe does; `--afew-va DIR` reads AFEW-VA-layout
   clips instead, e.g. the quickstart's held-out clips in `outputs/cache/synthaffect-*/raw/afew_va`): the
-  share of frames where a face is found by the boxes-only Haar path (OpenCV's cascade + tracker, what
-  labelling used before landmarks) and by the labeller's detector paths (boxes -> 68 predicted landmarks),
+  share of frames where a face is found by the boxes-only Haar path (OpenCV's cascade + tracker, no
+  landmarks) and by the labeller's detector paths (boxes -> 68 predicted landmarks),
   and how well the predicted landmark box matches the true one (IoU).
 * Real video (`../shared/data/real_faces`, when present): frames with a face in a face clip, and frames
   where a detector fires in a clip without any face (false alarms).

@@ -18,7 +18,7 @@ Figures (frames per second of video unless said otherwise):
   in a fresh process (the 10-minute clip is the 1-minute one's h264 stream repeated, so it costs nothing
   to make).
 
-Targets (issue 7): end-to-end >= 0.7 x the slowest stage; 20 anchors <= 1.25 x the time of 1 anchor;
+Targets: end-to-end >= 0.7 x the slowest stage; 20 anchors <= 1.25 x the time of 1 anchor;
 cached >= 10 x re-encoding at K = 20; 10-minute peak RSS <= 1.5 x the 1-minute one.
 
 With ``--backend torch onnx`` the run compares encoder backends instead (the anchor and memory figures

@@ -14,7 +14,7 @@ two images decoded and augmented per pair). Figures, each after one warm-up step
   (`default_num_workers()`: every core but one).
 
 On CUDA the step runs bf16 autocast on a channels-last model (what `mixed_precision: auto` picks).
-Target (issue 7, H100): with_data >= 2,000 pairs/s.
+Target (H100): with_data >= 2,000 pairs/s.
 """
 
 from __future__ import annotations

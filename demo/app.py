@@ -63,6 +63,7 @@ from mtclar_hf.labeling.session import (  # noqa: E402
     suggested_rows,
     upload_error,
 )
+from mtclar_hf.labeling.support import STRATEGIES  # noqa: E402
 from mtclar_hf.labeling.tables import DEFAULT_LABEL_RANGE, circumplex_figure, timeline_figure  # noqa: E402
 from mtclar_hf.labeling.workspace import (  # noqa: E402
     TABLE_COLUMNS,
@@ -82,7 +83,8 @@ MAX_FILE_SIZE = "50mb"  # per upload, enforced by Gradio before our code sees th
 MODEL_CONCURRENCY = 2  # events that run the encoder at once (they share the CPU / GPU)
 PREVIEW_MIN_SIDE = 256  # tiny frames (SynthAffect examples are 96 px) are shown enlarged
 # "active": the next frames to label given the labels already in the table (what `mtclar suggest --support` does).
-STRATEGY_CHOICES = ("diverse", "active", "fraction", "every-k", "random", "first")
+# Every strategy but "given" (frames from a support CSV): here the support table itself is that list.
+STRATEGY_CHOICES = tuple(strategy for strategy in STRATEGIES if strategy != "given")
 CIRCLE_SIZE = 240
 CIRCLE_RADIUS = 100
 

@@ -41,7 +41,7 @@ BILINEAR = 2  # PIL.Image.Resampling.BILINEAR; the only filter implemented here
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 # Float inputs a hair outside [0, 1] (rounding after arithmetic) are clipped; anything further is a mistake,
-# typically a 0..255 image stored as float (EmoNet users hit exactly this: emonet#16).
+# typically a 0..255 image stored as float, which would otherwise be fed in silently at 255 times the scale.
 FLOAT_RANGE_TOLERANCE = 1e-3
 PIL_MODES_AS_ARRAY = ("RGB", "L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 NUM_LANDMARK_POINTS = 68
