@@ -191,7 +191,7 @@ def _clip_plan(identity_seed: int, num_frames: int, image_size: int, seed: int, 
 
 
 def iter_clip(
-    identity_seed: int, num_frames: int, image_size: int = DEFAULT_IMAGE_SIZE, seed: int = 0, fps: float = DEFAULT_FPS
+    identity_seed: int, num_frames: int, image_size: int = DEFAULT_IMAGE_SIZE, seed: int = DEFAULT_SEED, fps: float = DEFAULT_FPS
 ) -> Iterator[SynthFrame]:
     """Yield the frames of one clip one at a time (bounded memory for long videos).
 
@@ -215,7 +215,7 @@ def iter_clip(
 
 
 def render_clip(
-    identity_seed: int, num_frames: int, image_size: int = DEFAULT_IMAGE_SIZE, seed: int = 0, fps: float = DEFAULT_FPS
+    identity_seed: int, num_frames: int, image_size: int = DEFAULT_IMAGE_SIZE, seed: int = DEFAULT_SEED, fps: float = DEFAULT_FPS
 ) -> SynthClip:
     """Render a whole clip in memory: frames (T, S, S, 3) uint8, valence/arousal (T,), landmarks (T, 68, 2)."""
     frames = list(iter_clip(identity_seed, num_frames, image_size=image_size, seed=seed, fps=fps))
@@ -255,7 +255,7 @@ def sample_valence_arousal(rng: np.random.Generator) -> tuple[float, float]:
     return radius * math.cos(angle), radius * math.sin(angle)
 
 
-def render_still(identity_seed: int, image_index: int, image_size: int = DEFAULT_IMAGE_SIZE, seed: int = 0) -> dict:
+def render_still(identity_seed: int, image_index: int, image_size: int = DEFAULT_IMAGE_SIZE, seed: int = DEFAULT_SEED) -> dict:
     """One AffectNet-style sample: a random expression of an identity under random pose and scene."""
     rng = np.random.default_rng([_IMAGE_STREAM, int(seed), int(image_index)])
     identity = sample_identity(identity_seed)
@@ -539,7 +539,7 @@ CONTACT_SHEET_POINTS = (
 
 
 def make_contact_sheet(
-    out_png: str | os.PathLike, *, seed: int = 0, num_identities: int = 5, image_size: int = DEFAULT_IMAGE_SIZE
+    out_png: str | os.PathLike, *, seed: int = DEFAULT_SEED, num_identities: int = 5, image_size: int = DEFAULT_IMAGE_SIZE
 ) -> Path:
     """A grid of SynthAffect samples: one identity per row, one circumplex category per column, labelled.
 
