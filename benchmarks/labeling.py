@@ -26,6 +26,9 @@ do not depend on the backend): for each backend, the encoder stage alone (best o
 the backends taking turns), end-to-end with face detection and end-to-end without it (each frame taken
 whole as the face: decode, resize, encoder), and the largest difference between the backends' labels
 of the same clip. Targets: onnxruntime encoder >= 1.5 x PyTorch eager; labels within 1e-3.
+
+The module is longer than most because each figure it reports needs its own measurement set-up, and all of
+them go into one report.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ Command line (also used to draw the README contact sheet)::
 
     python -m mtclar_hf.data.synth --out DIR [--seed 0 --identities 60 ...]
     python -m mtclar_hf.data.synth --contact-sheet docs/images/synthaffect_contact_sheet.png
+
+The module is longer than most because both layouts (stills and clips) come from the same identities and
+seeds, with the command line that writes them; apart, the seeding that keeps them disjoint and reproducible
+would be split.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ Why the mapping is the way it is: MT-CLAR compares two frames and predicts their
 *difference*. SynthAffect therefore makes expression visible but identity-dependent: every identity has its
 own neutral mouth curvature, gains, thresholds and curve shapes, so an absolute reading from one frame is
 ambiguous while the change between two frames of one identity is clear.
+
+The module is longer than most because the face geometry, its 68 landmarks and the drawing must agree point
+for point, so they stay in one place.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ The model card's numbers come from a metrics JSON, read tolerantly because two w
 
 Each is turned into :class:`ResultGroup` objects (one per evaluation setting) that feed both the
 card's ``model-index`` (machine-readable, parsed back by ``ModelCard.load``) and its results table.
+
+The module is longer than most because a card is one document: reading both metric layouts, the
+model-index and the card's sections stay together, so the card can be read against the code that writes it.
 """
 
 from __future__ import annotations
