@@ -4,7 +4,7 @@ Names are imported lazily (PEP 562) so that ``mtclar --help``, which imports ``m
 does not pay for datasets, torch or OpenCV.
 """
 
-import importlib
+from ..lazy_exports import lazy_exports
 
 _EXPORTS = {
     "AFFECTNET_NAMES": "affectnet",
@@ -29,14 +29,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

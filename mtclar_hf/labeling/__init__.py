@@ -24,7 +24,7 @@ Names are imported lazily (PEP 562) so that `mtclar --help`, which imports `mtcl
 not pay for torch, PyAV, OpenCV or pandas.
 """
 
-import importlib
+from ..lazy_exports import lazy_exports
 
 _EXPORTS = {
     "load_model_and_processor": "loading",
@@ -59,14 +59,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

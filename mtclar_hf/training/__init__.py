@@ -4,7 +4,7 @@ data (`data`), the loop (`loop`) with its checkpoints, schedule, evaluation and 
 Names are imported lazily so that `mtclar --help` (which imports `training.cli`) does not load torch.
 """
 
-import importlib
+from ..lazy_exports import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": "config",
@@ -16,10 +16,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
