@@ -361,11 +361,20 @@ def training_recipe(training_config: dict | None) -> list[str]:
     return lines
 
 
+def _encoder_line(config: dict) -> str:
+    """The encoder, by its backbone's model_type; config.json files saved before `backbone_config` existed name it
+    in `encoder` itself."""
+    encoder = config.get("encoder", "backbone")
+    if encoder == "emofan":
+        return "encoder: `emofan` (EmoFAN, as in the paper)"
+    backbone = (config.get("backbone_config") or {}).get("model_type") or (encoder if encoder != "backbone" else "resnet")
+    return f"encoder: `{backbone}` (a transformers vision backbone)"
+
+
 def _architecture(config: dict, parameters: int | None, processor: dict | None = None) -> list[str]:
-    encoder = config.get("encoder", "resnet")
     lines = [
         f"architecture: `{(config.get('architectures') or ['MTCLARModel'])[0]}`",
-        f"encoder: `{encoder}`" + (" (EmoFAN, as in the paper)" if encoder == "emofan" else " (a transformers vision backbone)"),
+        _encoder_line(config),
         f"embedding size {config.get('embedding_size')}, fusion `{config.get('fusion')}`, "
         f"projector widths {config.get('projector_widths')}",
         f"input: RGB face crop {config.get('image_size')} x {config.get('image_size')} (resize {config.get('resize_size')} then centre crop), values in [0, 1]",
