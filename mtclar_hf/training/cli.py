@@ -1,4 +1,4 @@
-"""`mtclar train --config CONFIG` and the shared arguments of `accelerate launch -m mtclar_hf.train`."""
+"""`mtclar train --config CONFIG` (also what `accelerate launch -m mtclar_hf.train` runs)."""
 
 from __future__ import annotations
 
