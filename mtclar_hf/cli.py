@@ -28,7 +28,7 @@ SUBCOMMAND_MODULES = (
     "mtclar_hf.export.cli",
     "mtclar_hf.convert_emonet_checkpoint",
     "mtclar_hf.demo_cli",
-    "mtclar_hf.quickstart",
+    "mtclar_hf.quickstart_cli",
 )
 
 OFFLINE_DEFAULTS = {"HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}

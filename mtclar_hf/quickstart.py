@@ -1,4 +1,4 @@
-"""`mtclar quickstart` (`make quickstart`): the whole project in one run, offline, on SynthAffect.
+"""The quickstart (`mtclar quickstart`, `make quickstart`): the whole project in one run, offline, on SynthAffect.
 
 1. Render SynthAffect (cached in `outputs/cache`) and train the quick recipe, `configs/synth_quick.yaml`
    (skipped when `OUT/model` already holds a trained model; `--retrain` forces it). Calibrate the `auto`
@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -39,17 +38,6 @@ DEFAULT_MODE = AUTO_MODE
 FACE_PATHS = ("landmarks", "detector")
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "quickstart",
-        help="train on SynthAffect, label held-out clips from a few frames, compare with baselines (the README's first command)",
-    )
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT})")
-    parser.add_argument("--config", default=None, help=f"training recipe (default: {QUICK_RECIPE.name} of the repository)")
-    parser.add_argument("--retrain", action="store_true", help="train again even if OUT/model exists")
-    parser.set_defaults(func=run_quickstart)
-
-
 def quick_config(config_path=None, out: Path = DEFAULT_OUT):
     """The quick recipe, writing its training run into `out/train`."""
     from .errors import InputFileError
@@ -57,7 +45,7 @@ def quick_config(config_path=None, out: Path = DEFAULT_OUT):
 
     path = resolve_recipe(config_path) if config_path is not None else QUICK_RECIPE
     if not path.is_file():
-        raise InputFileError(path, "training recipe not found (run from a clone of the repository, or pass --config)")
+        raise InputFileError(path, "training recipe not found (pass --config a recipe file or the name of a shipped one)")
     config = load_config(path)
     config.output_dir = str(out / "train")
     if config.data.synth is None or config.data.synth.clips < 1:
@@ -220,7 +208,8 @@ def label_one_clip(labeler, clip, out: Path) -> tuple[Path, Path]:
     return csv_path, plot_path
 
 
-def run_quickstart(args: argparse.Namespace) -> int:
+def run_quickstart(out: Path = DEFAULT_OUT, config_path=None, retrain: bool = False) -> int:
+    """The whole quickstart (the module docstring): trains when needed, labels, prints the table, writes the files."""
     import time
 
     import torch
@@ -230,11 +219,11 @@ def run_quickstart(args: argparse.Namespace) -> int:
     from .labeling.evaluation import encode_clips
     from .labeling.loading import load_model_and_processor, make_labeler
 
-    out = Path(args.out)
+    out = Path(out)
     started = time.perf_counter()
-    config = quick_config(args.config, out)
-    print(f"[1/3] model: {out / 'model'} (training {Path(args.config or QUICK_RECIPE).name} unless it is there)", file=sys.stderr)
-    model_dir = ensure_quickstart_model(out, config_path=args.config, retrain=args.retrain)
+    config = quick_config(config_path, out)
+    print(f"[1/3] model: {out / 'model'} (training {Path(config_path or QUICK_RECIPE).name} unless it is there)", file=sys.stderr)
+    model_dir = ensure_quickstart_model(out, config_path=config_path, retrain=retrain)
     trained = time.perf_counter()
 
     print("[2/3] labelling the held-out SynthAffect clips (people never seen in training)", file=sys.stderr)

@@ -424,7 +424,7 @@ def register_evaluate(subparsers) -> None:
     data.add_argument(
         "--videos",
         help="folder of your own videos, each labelled in full by <video stem>.csv (frame,valence,arousal; frame = "
-        "0-based decoded index, values in [-1, 1], a missing frame is unlabelled) in --labels",
+        "0-based decoded index, values in the model's label range, a missing frame is unlabelled) in --labels",
     )
     parser.add_argument("--labels", default=None, help="with --videos: folder of the label CSVs (default: --videos)")
     parser.add_argument(

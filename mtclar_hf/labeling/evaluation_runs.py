@@ -15,7 +15,6 @@ from ..errors import ConfigError, InputFileError
 from .anchors import AUTO_MODE, available_modes
 from .auto import CALIBRATION_SPACINGS, calibrate_model_folder
 from .evaluation import Protocol, evaluate_afew_va, skipped_summary
-from .tables import DEFAULT_LABEL_RANGE
 from .video import DEFAULT_FOLDER_FPS
 
 # The anchor modes scored when none are asked for (with `auto`, and where the model offers them).
@@ -67,7 +66,7 @@ def evaluation_data(
     fold: int | None = None,
     fold_by: str = "actor",
     limit: int | None = None,
-    label_range=DEFAULT_LABEL_RANGE,
+    label_range=None,
 ) -> EvaluationData:
     """The clips of `afew_va`, or the videos of `videos` with their label CSVs (in `labels`, by default beside
     them) and who is in them (`actors` CSV), read and checked (labels in `label_range`, the model's); the first `limit` of them. AFEW-VA is cropped

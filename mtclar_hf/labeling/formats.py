@@ -38,6 +38,7 @@ from ..data.afew_va import LABEL_SCALE
 from ..errors import ConfigError, InputFileError, LabelError
 from ..io_utils import atomic_write_text
 from .faces import NUM_LANDMARKS
+from .tables import LANDMARK_COLUMNS
 from .video import read_afew_annotation
 
 FORMATS = ("nova", "elan", "afew-va", "seconds")
@@ -145,7 +146,7 @@ def labels_from_table(table, source: str = "labels") -> FrameLabels:
         if len(outside):
             raise LabelError(f"{source}: frame {outside[0]}: {name} {column[outside[0]]} is outside [-1, 1]")
         values[name] = column
-    landmark_columns = [f"lm{i}_{axis}" for i in range(NUM_LANDMARKS) for axis in ("x", "y")]
+    landmark_columns = list(LANDMARK_COLUMNS)
     landmarks = None
     if all(c in table.columns for c in landmark_columns):
         landmarks = table[landmark_columns].to_numpy(dtype=np.float64).reshape(len(table), NUM_LANDMARKS, 2)

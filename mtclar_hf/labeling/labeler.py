@@ -11,8 +11,8 @@ Two stages, so that the cost of many anchors stays small:
    per-frame embeddings, timestamps and face boxes (it can be saved to .npz and labelled again without
    re-encoding).
 2. `label(encoded, support, anchor=...)` predicts each query frame q from labelled anchors s as
-   `clip(label(s) + compare(emb_q, emb_s).valence_diff, -1, 1)` (the reference protocol;
-   the model already applies 2*tanh) and combines the per-anchor predictions
+   `clip(label(s) + compare(emb_q, emb_s).valence_diff)` into the model's label range (the reference
+   protocol; the model already squashes the difference) and combines the per-anchor predictions
    with the weights of the anchor mode. `compare` runs only the fusion and the small heads on cached
    embeddings, so K anchors cost K head passes per frame, not K encoder passes.
 
@@ -68,25 +68,12 @@ from .faces import (
     opencv_threads,
 )
 from .support import check_support
+from .tables import output_table
 from .video import DEFAULT_FOLDER_FPS, VideoFrame, count_frames, iter_frames
 
 logger = logging.getLogger(__name__)
 
 NO_SUPPORT_METHOD = "single-image"
-OUTPUT_COLUMNS = (
-    "frame",
-    "timestamp",
-    "valence",
-    "arousal",
-    "face_found",
-    "is_support",
-    "box_x",
-    "box_y",
-    "box_w",
-    "box_h",
-    "uncertainty",
-)
-LANDMARK_COLUMNS = tuple(f"lm{i}_{axis}" for i in range(NUM_LANDMARKS) for axis in ("x", "y"))
 _END = object()
 
 
@@ -584,7 +571,7 @@ def label_encoded(
 ):
     """One row per frame (pandas DataFrame, columns `OUTPUT_COLUMNS`) labelled from `support`.
 
-    `support` maps 0-based frame index -> (valence, arousal) in [-1, 1]; those frames output exactly
+    `support` maps 0-based frame index -> (valence, arousal) in the model's label range; those frames output exactly
     these labels. `anchor` is `auto` (the default, None) or a mode the model offers (`available_modes`).
     A support frame without a face keeps its label in the output but is not used as an anchor (the
     other anchors label the video), with a warning naming it; `strict=True` (or
@@ -663,31 +650,4 @@ def label_encoded_without_support(model, encoded: EncodedVideo, landmarks: bool 
     no_support = np.zeros(encoded.num_frames, dtype=bool)
     table = output_table(encoded, valence, arousal, no_support, landmarks, np.full(encoded.num_frames, np.nan))
     table["method"] = np.where(encoded.face_found, NO_SUPPORT_METHOD, "")
-    return table
-
-
-def output_table(encoded: EncodedVideo, valence, arousal, is_support, landmarks: bool, uncertainty):
-    """One row per frame (`OUTPUT_COLUMNS`, then `LANDMARK_COLUMNS` when `landmarks`)."""
-    import pandas as pd
-
-    boxes = encoded.boxes
-    table = pd.DataFrame(
-        {
-            "frame": np.arange(encoded.num_frames),
-            "timestamp": encoded.timestamps,
-            "valence": valence,
-            "arousal": arousal,
-            "face_found": encoded.face_found,
-            "is_support": is_support,
-            "box_x": boxes[:, 0],
-            "box_y": boxes[:, 1],
-            "box_w": boxes[:, 2],
-            "box_h": boxes[:, 3],
-            "uncertainty": uncertainty,
-        },
-        columns=list(OUTPUT_COLUMNS),
-    )
-    if landmarks:
-        points = encoded.landmarks_or_nan().reshape(encoded.num_frames, -1)
-        table = pd.concat([table, pd.DataFrame(points, columns=list(LANDMARK_COLUMNS))], axis=1)
     return table

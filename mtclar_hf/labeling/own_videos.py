@@ -2,7 +2,7 @@
 
 Each video of the folder has its full ground truth in the labels folder (by default the videos folder
 itself) as ``<video stem>.csv`` with columns ``frame,valence,arousal``: ``frame`` is the 0-based
-decoded frame index (as in a support CSV), values in [-1, 1]. A frame without a row (or with both
+decoded frame index (as in a support CSV), values in the model's label range. A frame without a row (or with both
 values empty) is unlabelled: it is never a support frame and never scored.
 
 The protocol and the report are those of AFEW-VA (`mtclar_hf.labeling.evaluation`): each video becomes
@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import ConfigError, InputFileError, LabelError
 from .evaluation import LabelledClip, Protocol, evaluate_labelled_clips
 from .support import read_label_csv
-from .tables import DEFAULT_LABEL_RANGE, read_csv_table
+from .tables import read_csv_table
 from .video import check_unique_stems, list_video_files
 
 
@@ -50,7 +50,7 @@ def read_actors_csv(path) -> dict[str, str]:
 
 
 def list_labelled_videos(
-    videos_dir, labels_dir=None, actors: dict[str, str] | None = None, label_range=DEFAULT_LABEL_RANGE
+    videos_dir, labels_dir=None, actors: dict[str, str] | None = None, label_range=None
 ) -> list[LabelledVideo]:
     """Every video of `videos_dir` (name order) with its `<stem>.csv` from `labels_dir` (default: `videos_dir`),
     each label CSV read and checked now, before anything is decoded."""

@@ -158,15 +158,11 @@ class ModelCache:
         name = (name or "").strip() or self.default_model
         if name != DEFAULT_MODEL or Path(name).exists():
             return name
-        from .. import quickstart
+        from ..quickstart import ensure_quickstart_model
 
-        if not hasattr(quickstart, "ensure_quickstart_model"):
-            raise InputFileError(
-                name, "no model here yet: run `mtclar quickstart` (or `make quickstart`) first, or enter a model folder or Hub id"
-            )
         if progress is not None:
             progress(0.0, desc="Training the quickstart model (first use only)")
-        return str(quickstart.ensure_quickstart_model(progress=progress))
+        return str(ensure_quickstart_model(progress=progress))
 
     def load(self, name: str | None, progress=None) -> tuple:
         """(model, processor) of `name` (the default model when empty)."""

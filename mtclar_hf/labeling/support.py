@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputFileError, LabelError
-from .tables import DEFAULT_LABEL_RANGE, read_csv_table
+from .tables import read_csv_table
 
 STRATEGIES = ("first", "every-k", "fraction", "random", "diverse", "active", "given")
 ACTIVE_CANDIDATES = 1000  # frames one pick chooses among; with ACTIVE_COVERED, bounds the work on long videos
@@ -252,21 +252,22 @@ def _is_empty(cell) -> bool:
 
 
 def _check_label(source, frame: int, name: str, value, label_range, place=None) -> float:
-    """`value` as a float in the label range, or a one-line error naming the frame (at `place`, a row or line of
-    `source`, for a missing label)."""
+    """`value` as a float in `label_range` (None: any finite number; the labeller checks the model's range), or a
+    one-line error naming the frame (at `place`, a row or line of `source`, for a missing label)."""
     value, place = parse_cell(value), place or source
     if isinstance(value, str):
         raise LabelError(f"{place}: frame {frame} has no {name}: {value!r} is not a number")
     if not math.isfinite(value):
         raise LabelError(f"{place}: frame {frame} has no {name} (it is empty or not finite): fill it in or remove the row")
-    low, high = label_range
-    if not low <= value <= high:
-        raise LabelError(f"{source}: frame {frame}: {name} {value} is outside [{low:g}, {high:g}]")
+    if label_range is not None:
+        low, high = label_range
+        if not low <= value <= high:
+            raise LabelError(f"{source}: frame {frame}: {name} {value} is outside [{low:g}, {high:g}]")
     return value
 
 
 def split_support_rows(
-    table, source: str, row_place, num_frames: int | None = None, label_range=DEFAULT_LABEL_RANGE
+    table, source: str, row_place, num_frames: int | None = None, label_range=None
 ) -> tuple[dict[int, tuple[float, float]], list[int]]:
     """(labelled {frame: (valence, arousal)}, frames listed with neither label yet) of a frame,valence,arousal table.
 
@@ -298,7 +299,7 @@ def split_support_rows(
     return support, sorted(unlabelled)
 
 
-def split_support_table(table, num_frames: int | None, label_range=DEFAULT_LABEL_RANGE):
+def split_support_table(table, num_frames: int | None, label_range=None):
     """`split_support_rows` of the table a user edits (a DataFrame, or what Gradio hands over), rows numbered from 1."""
     import pandas as pd
 
@@ -322,7 +323,7 @@ def _split_csv(path, table, label_range) -> tuple[dict[int, tuple[float, float]]
     return split_support_rows(table, str(path), lambda i: f"{path}: line {i + 2}", label_range=label_range)
 
 
-def read_support_csv(path, video: str | None = None, label_range=DEFAULT_LABEL_RANGE) -> dict[int, tuple[float, float]]:
+def read_support_csv(path, video: str | None = None, label_range=None) -> dict[int, tuple[float, float]]:
     """The user's labels: a CSV with columns `frame,valence,arousal` (frame = 0-based decoded index).
 
     Extra columns are ignored (so a `mtclar suggest` output, once filled in, works as it is). With a
@@ -339,7 +340,7 @@ def read_support_csv(path, video: str | None = None, label_range=DEFAULT_LABEL_R
     return support
 
 
-def read_label_csv(path, label_range=DEFAULT_LABEL_RANGE) -> dict[int, tuple[float, float]]:
+def read_label_csv(path, label_range=None) -> dict[int, tuple[float, float]]:
     """A video's ground truth for `mtclar evaluate --videos`: CSV `frame,valence,arousal`, one row per labelled
     frame (0-based decoded index), values in `label_range`. Frames without a row, or with both values empty, are
     unlabelled: never support, never scored. Extra columns are ignored."""
@@ -349,7 +350,7 @@ def read_label_csv(path, label_range=DEFAULT_LABEL_RANGE) -> dict[int, tuple[flo
     return labels
 
 
-def read_support_rows(path, num_frames: int | None = None, label_range=DEFAULT_LABEL_RANGE) -> dict:
+def read_support_rows(path, num_frames: int | None = None, label_range=None) -> dict:
     """A support CSV as the rows of the table a user edits ({frame: (valence, arousal)}, NaN for frames not
     labelled yet), checked like that table (`split_support_table`); errors name the file."""
     table = _read_frame_table(path, "support CSV")
@@ -386,7 +387,7 @@ def write_support_csv(rows: dict, path) -> Path:
 
 
 def check_support(
-    support: dict, face_found, source: str = "video", drop_faceless: bool = False, label_range=DEFAULT_LABEL_RANGE
+    support: dict, face_found, source: str = "video", drop_faceless: bool = False, label_range=None
 ) -> tuple[dict, list[int]]:
     """Validate support frames against a decoded video; returns (usable anchors, dropped faceless frames).
 

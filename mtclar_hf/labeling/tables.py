@@ -1,5 +1,5 @@
-"""The labelled table as files and figures: writing it (.csv, .parquet, .json) and drawing it; and reading the
-small CSV tables a user writes (support frames, labels, actors) with one-line errors.
+"""The labelled table: its rows and columns (`output_table`), as files (.csv, .parquet, .json) and as figures;
+and reading the small CSV tables a user writes (support frames, labels, actors) with one-line errors.
 
 The CLI's `--plot`, the quickstart's figure and the demo's plots all draw through these functions, so a
 labelled video looks the same wherever it is shown.
@@ -8,11 +8,59 @@ labelled video looks the same wherever it is shown.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..errors import ConfigError, InputFileError
+from .faces import NUM_LANDMARKS
+
+if TYPE_CHECKING:
+    from .labeler import EncodedVideo
 
 TABLE_FORMATS = (".csv", ".parquet", ".json")
+OUTPUT_COLUMNS = (
+    "frame",
+    "timestamp",
+    "valence",
+    "arousal",
+    "face_found",
+    "is_support",
+    "box_x",
+    "box_y",
+    "box_w",
+    "box_h",
+    "uncertainty",
+)
+LANDMARK_COLUMNS = tuple(f"lm{i}_{axis}" for i in range(NUM_LANDMARKS) for axis in ("x", "y"))
 DEFAULT_LABEL_RANGE = (-1.0, 1.0)
+
+
+def output_table(encoded: EncodedVideo, valence, arousal, is_support, landmarks: bool, uncertainty):
+    """One row per frame (`OUTPUT_COLUMNS`, then `LANDMARK_COLUMNS` when `landmarks`)."""
+    import pandas as pd
+
+    boxes = encoded.boxes
+    table = pd.DataFrame(
+        {
+            "frame": np.arange(encoded.num_frames),
+            "timestamp": encoded.timestamps,
+            "valence": valence,
+            "arousal": arousal,
+            "face_found": encoded.face_found,
+            "is_support": is_support,
+            "box_x": boxes[:, 0],
+            "box_y": boxes[:, 1],
+            "box_w": boxes[:, 2],
+            "box_h": boxes[:, 3],
+            "uncertainty": uncertainty,
+        },
+        columns=list(OUTPUT_COLUMNS),
+    )
+    if landmarks:
+        points = encoded.landmarks_or_nan().reshape(encoded.num_frames, -1)
+        table = pd.concat([table, pd.DataFrame(points, columns=list(LANDMARK_COLUMNS))], axis=1)
+    return table
 
 
 def check_table_path(path) -> str:

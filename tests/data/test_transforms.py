@@ -1,4 +1,4 @@
-"""TrainAugment (reference augmentation) and the with_transform helpers."""
+"""TrainAugment (the reference augmentation) and EvalTransform (the processor as a transform)."""
 
 import math
 

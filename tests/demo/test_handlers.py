@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtclar_hf.errors import InputFileError, LabelError
+from mtclar_hf.errors import LabelError
 from mtclar_hf.labeling.support import split_support_table
 
 OUTPUT_COLUMNS = ["frame", "timestamp", "valence", "arousal", "face_found", "is_support", "box_x", "box_y", "box_w", "box_h", "uncertainty"]
@@ -120,7 +120,7 @@ def test_label_encodes_when_called_without_a_loaded_video(demo, upload_clip, pro
 )
 def test_support_table_errors_name_the_row(rows, message):
     with pytest.raises(LabelError, match=message):
-        split_support_table(table(rows), num_frames=48)
+        split_support_table(table(rows), num_frames=48, label_range=(-1.0, 1.0))
 
 
 def test_support_table_accepts_strings_and_skips_empty_rows():
@@ -168,20 +168,17 @@ def test_valence_arousal_circle(app_module):
     assert (np.asarray(app_module.draw_va_circle()) == image).mean() < 1  # the dot is only drawn with a label
 
 
-def test_default_model_missing_is_explained(app_module, tiny_model_dir, tmp_path, monkeypatch, progress):
+def test_a_missing_default_model_is_trained_on_first_use(app_module, tiny_model_dir, tmp_path, monkeypatch, progress):
     import mtclar_hf.quickstart as quickstart
 
     app = app_module.LabellingDemo(workdir=tmp_path, example_seeds=())
-    monkeypatch.chdir(tmp_path)  # no outputs/quickstart/model here
-    monkeypatch.delattr(quickstart, "ensure_quickstart_model", raising=False)
-    with pytest.raises(InputFileError, match="run `mtclar quickstart`"):
-        app.models.resolve("")
+    monkeypatch.chdir(tmp_path)  # no outputs/quickstart/model here: it is trained on first use
 
     def fake_ensure(progress=None):
         progress(0.5, desc="training")
         return tiny_model_dir
 
-    monkeypatch.setattr(quickstart, "ensure_quickstart_model", fake_ensure, raising=False)
+    monkeypatch.setattr(quickstart, "ensure_quickstart_model", fake_ensure)
     model, processor = app.models.load("", progress)
     assert hasattr(model, "compare") and processor.crop_size == 64
     assert ((0.5,), {"desc": "training"}) in progress.calls

@@ -149,7 +149,7 @@ def test_label_csv_errors_name_the_file(tmp_path):
     ]:
         path.write_text(body)
         with pytest.raises(error, match=match):
-            read_label_csv(path)
+            read_label_csv(path, label_range=(-1.0, 1.0))
     video = LabelledVideo(tmp_path / "v.mp4", path, {0: (0.1, 0.1), 12: (0.2, 0.2)}, "v")
     with pytest.raises(LabelError, match=r"v\.csv: frame 12 is past the last frame of v\.mp4 \(9\)"):
         labelled_clip(video, encoded_video(np.ones((10, 4))))

@@ -82,8 +82,19 @@ def test_bad_support_csv_is_a_one_line_error(tmp_path, body, error, match):
     path = tmp_path / "bad.csv"
     path.write_text(body)
     with pytest.raises(error, match=match) as info:
-        read_support_csv(path)
+        read_support_csv(path, label_range=(-1.0, 1.0))
     assert "\n" not in str(info.value) and "bad.csv" in str(info.value)
+
+
+def test_support_labels_are_checked_in_the_range_given(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("frame,valence,arousal\n0,1.5,-2\n")
+    assert read_support_csv(path, label_range=(-2.0, 2.0)) == {0: (1.5, -2.0)}  # a model with a wider range
+    assert read_support_csv(path) == {0: (1.5, -2.0)}  # no model yet: the labeller checks its range later
+    with pytest.raises(LabelError, match=r"valence 1.5 is outside \[-1, 1\]"):
+        read_support_csv(path, label_range=(-1.0, 1.0))
+    with pytest.raises(LabelError, match=r"outside \[-1, 1\]"):
+        check_support({0: (1.5, -2.0)}, np.array([True]), label_range=(-1.0, 1.0))
 
 
 def test_check_support():
