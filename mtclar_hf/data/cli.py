@@ -23,9 +23,11 @@ def _register_synth(subparsers) -> None:
     parser = subparsers.add_parser(
         "synth",
         help="render SynthAffect, a synthetic face dataset in the AffectNet and AFEW-VA layouts",
-        description="Render SynthAffect into DIR/affectnet (original AffectNet layout) and DIR/afew_va (AFEW-VA layout).",
+        description="Render SynthAffect into DIR/affectnet (original AffectNet layout) and DIR/afew_va (AFEW-VA "
+        "layout), and/or draw a labelled grid of samples (--contact-sheet).",
     )
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", default=None, help="output folder for the dataset")
+    parser.add_argument("--contact-sheet", metavar="PNG", default=None, help="draw a labelled grid of samples into this PNG")
     parser.add_argument("--seed", type=int, default=synth.DEFAULT_SEED, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--identities", type=int, default=synth.DEFAULT_IDENTITIES, help="number of synthetic identities (default: %(default)s)"
@@ -44,6 +46,9 @@ def _register_synth(subparsers) -> None:
     )
     parser.add_argument(
         "--size", type=int, default=synth.DEFAULT_IMAGE_SIZE, help="image size in pixels (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=synth.DEFAULT_NUM_WORKERS, help="rendering processes (default: %(default)s)"
     )
     parser.set_defaults(func=run_synth)
 
@@ -105,19 +110,27 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_synth(args) -> int:
-    result = synth.write_synthaffect(
-        args.out,
-        seed=args.seed,
-        num_identities=args.identities,
-        train_images=args.train_images,
-        val_images=args.val_images,
-        num_clips=args.clips,
-        frames_per_clip=args.frames,
-        image_size=args.size,
-    )
-    print(f"SynthAffect written to {args.out}")
-    for key, value in result.items():
-        print(f"  {key}: {value}")
+    from ..errors import ConfigError
+
+    if not args.out and not args.contact_sheet:
+        raise ConfigError("give --out DIR and/or --contact-sheet PNG")
+    if args.contact_sheet:
+        print(f"wrote {synth.make_contact_sheet(args.contact_sheet, seed=args.seed, image_size=args.size)}")
+    if args.out:
+        result = synth.write_synthaffect(
+            args.out,
+            seed=args.seed,
+            num_identities=args.identities,
+            train_images=args.train_images,
+            val_images=args.val_images,
+            num_clips=args.clips,
+            frames_per_clip=args.frames,
+            image_size=args.size,
+            num_workers=args.workers,
+        )
+        print(f"SynthAffect written to {args.out}")
+        for key, value in result.items():
+            print(f"  {key}: {value}")
     return 0
 
 

@@ -14,23 +14,20 @@ The expression category is derived from (valence, arousal) on the circumplex (`c
 
 Command line (also used to draw the README contact sheet)::
 
-    python -m mtclar_hf.data.synth --out DIR [--seed 0 --identities 60 ...]
-    python -m mtclar_hf.data.synth --contact-sheet docs/images/synthaffect_contact_sheet.png
+    mtclar synth --out DIR [--seed 0 --identities 60 ...]
+    mtclar synth --contact-sheet docs/images/synthaffect_contact_sheet.png
 
 The module is longer than most because both layouts (stills and clips) come from the same identities and
-seeds, with the command line that writes them; apart, the seeding that keeps them disjoint and reproducible
-would be split.
+seeds; apart, the seeding that keeps them disjoint and reproducible would be split.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
 import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import ConfigError, MTCLARError
+from ..errors import ConfigError
 from ..io_utils import atomic_directory, atomic_path
 from .affectnet import AFFECTNET_NAMES as EXPRESSION_NAMES
 from .affectnet import CSV_COLUMNS, SYNTHETIC_MARKER
@@ -71,7 +68,7 @@ IMAGES_PER_SUBDIR = 500
 JPEG_QUALITY = 92
 DEFAULT_FPS = 25.0
 # What SynthAffect renders unless told otherwise: `write_synthaffect`, both command lines (`mtclar synth`,
-# `python -m mtclar_hf.data.synth`) and a training recipe's `data.synth` block.
+# `mtclar synth`) and a training recipe's `data.synth` block.
 DEFAULT_SEED = 0
 DEFAULT_IDENTITIES = 60
 DEFAULT_TRAIN_IMAGES = 2000
@@ -579,56 +576,3 @@ def make_contact_sheet(
     with atomic_path(out_png) as tmp:
         sheet.save(tmp)
     return out_png
-
-
-# ------------------------------------------------------------------------------------------ command line
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mtclar_hf.data.synth", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", help="write the dataset (affectnet/ and afew_va/) into this folder")
-    parser.add_argument("--contact-sheet", metavar="PNG", help="draw a labelled grid of samples into this PNG")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--identities", type=int, default=DEFAULT_IDENTITIES)
-    parser.add_argument(
-        "--train-images", "--images", dest="images", type=int, default=DEFAULT_TRAIN_IMAGES, help="training stills"
-    )
-    parser.add_argument("--val-images", type=int, default=DEFAULT_VAL_IMAGES)
-    parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS)
-    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES_PER_CLIP, help="frames per clip")
-    parser.add_argument("--size", type=int, default=DEFAULT_IMAGE_SIZE, help="image side in pixels")
-    parser.add_argument("--workers", type=int, default=DEFAULT_NUM_WORKERS)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not args.out and not args.contact_sheet:
-        build_parser().error("give --out DIR and/or --contact-sheet PNG")
-    try:
-        if args.contact_sheet:
-            print(f"wrote {make_contact_sheet(args.contact_sheet, seed=args.seed, image_size=args.size)}")
-        if args.out:
-            summary = write_synthaffect(
-                args.out,
-                seed=args.seed,
-                num_identities=args.identities,
-                train_images=args.images,
-                val_images=args.val_images,
-                num_clips=args.clips,
-                frames_per_clip=args.frames,
-                image_size=args.size,
-                num_workers=args.workers,
-            )
-            print(
-                f"wrote {args.out}: {summary['train_images']} train + {summary['val_images']} validation images, "
-                f"{summary['clips']} clips x {summary['frames_per_clip']} frames in {summary['seconds']} s"
-            )
-    except MTCLARError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
