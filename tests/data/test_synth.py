@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mtclar_hf.cli import main
 from mtclar_hf.data.synth import (
     AFFECTNET_HEADER,
     EXPRESSION_NAMES,
     affect_trajectory,
     category_from_va,
     iter_clip,
-    main,
     render_clip,
     split_identities,
     write_synthaffect,
@@ -250,10 +250,10 @@ def test_bad_counts_are_one_line_config_errors(tmp_path):
 
 def test_contact_sheet_command(tmp_path, capsys):
     out = tmp_path / "sheet.png"
-    assert main(["--contact-sheet", str(out), "--size", "64"]) == 0
+    assert main(["synth", "--contact-sheet", str(out), "--size", "64"]) == 0
     with Image.open(out) as sheet:
         assert sheet.size[0] == 8 * 64 and sheet.size[1] > 5 * 64
         assert len(set(np.asarray(sheet.convert("L")).reshape(-1).tolist())) > 50
     assert "wrote" in capsys.readouterr().out
-    assert main(["--out", str(tmp_path / "bad"), "--identities", "1"]) == 1
+    assert main(["synth", "--out", str(tmp_path / "bad"), "--identities", "1"]) == 1
     assert "num_identities" in capsys.readouterr().err
