@@ -8,7 +8,7 @@
   share of frames where a face is found by the boxes-only Haar path (OpenCV's cascade + tracker, no
   landmarks) and by the labeller's detector paths (boxes -> 68 predicted landmarks),
   and how well the predicted landmark box matches the true one (IoU).
-* Real video (`../shared/data/real_faces`, when present): frames with a face in a face clip, and frames
+* Real video (`--real-faces DIR` or $MTCLAR_REAL_FACES, holding single_face.mp4 and no_face.mp4): frames with a face in a face clip, and frames
   where a detector fires in a clip without any face (false alarms).
 * `--figure`: one rendered face seeded by each box source (its landmark box, a detector-style box reaching
   the forehead, OpenCV's Haar box, dlib's HOG box), with the crop that each seed leads to (docs/FACES.md).
@@ -17,13 +17,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
 
 from . import machine, print_table, write_json
 
-REAL_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_faces"
 CLIP_SIZE = 128  # the quick recipe's render size
 
 
@@ -117,14 +117,12 @@ def synth_clips(clips) -> dict:
     }
 
 
-def real_videos() -> dict | None:
+def real_videos(folder: Path) -> dict:
     from mtclar_hf.labeling.video import iter_video_frames
 
-    if not (REAL_FACES / "single_face.mp4").exists():
-        return None
     result = {}
     for clip in ("single_face", "no_face"):
-        frames = [f.image for f in iter_video_frames(REAL_FACES / f"{clip}.mp4")]
+        frames = [f.image for f in iter_video_frames(folder / f"{clip}.mp4")]
         result[clip] = {"frames": len(frames), "haar boxes only": float(haar_boxes_only(frames)[0].mean())}
         for threshold in HOG_THRESHOLDS:
             result[clip][f"hog alone, threshold {threshold:g}"] = hog_fires(frames, threshold) / len(frames)
@@ -181,13 +179,15 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=150, help="frames per clip (default 150)")
     parser.add_argument("--afew-va", default=None, help="AFEW-VA-layout clips to use instead of rendering new ones")
     parser.add_argument("--figure", default=None, help="also draw the box-source figure to this PNG")
+    parser.add_argument("--real-faces", default=os.environ.get("MTCLAR_REAL_FACES"),
+                        help="folder holding real clips single_face.mp4 and no_face.mp4 (default: $MTCLAR_REAL_FACES)")
     parser.add_argument("--out", default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
 
     clips = afew_va_clips(Path(args.afew_va), args.frames) if args.afew_va else rendered_clips(args.clips, args.frames)
     result = {"benchmark": "face_crop", "machine": machine(), "synthaffect": synth_clips(clips)}
     result["synthaffect"]["source"] = args.afew_va or f"rendered ({CLIP_SIZE} px)"
-    result["real_video"] = real_videos()
+    result["real_video"] = real_videos(Path(args.real_faces)) if args.real_faces else None
     if args.figure:
         result["figure"] = seed_figure(Path(args.figure))
     synth = result["synthaffect"]

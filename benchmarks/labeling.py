@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -218,17 +219,17 @@ def boxes_only_stage(labeler, frames: list) -> dict:
     return {"frames": len(frames), "fps": len(frames) / timer.seconds, "face_found_fraction": len(found) / len(frames)}
 
 
-# A real face clip, when the shared media are beside the checkout: drawn faces score low for HOG (it then
-# looks at twice the size), so the generated clip alone would misjudge the detectors on real video.
-REAL_FACE_CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_faces" / "single_face.mp4"
+# A real face clip (`--real-faces DIR`, or $MTCLAR_REAL_FACES, holding single_face.mp4): drawn faces score low
+# for HOG (it then looks at twice the size), so the generated clip alone would misjudge the detectors on video.
+REAL_FACE_CLIP_NAME = "single_face.mp4"
 
 
 def detector_comparison(model, processor, args, frames: list) -> dict:
     """Each detector's whole face stage (boxes -> 68 landmarks -> crop) beside the boxes-only Haar stage, on
-    the generated clip's frames and, when present, on a real face clip."""
+    the generated clip's frames and, when given, on a real face clip."""
     clips = {"generated clip": frames}
-    if REAL_FACE_CLIP.exists():
-        clips["real face clip"] = first_frames(REAL_FACE_CLIP, len(frames))
+    if args.real_faces:
+        clips["real face clip"] = first_frames(Path(args.real_faces) / REAL_FACE_CLIP_NAME, len(frames))
     result = {}
     for clip, clip_frames in clips.items():
         haar = make_labeler(model, processor, args, "haar")
@@ -640,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-detector", choices=("none", "hog", "haar"), default=None,
                         help="face detector of the memory runs (default: none on the CPU, hog on a GPU)")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--real-faces", default=os.environ.get("MTCLAR_REAL_FACES"),
+                        help="folder holding a real face clip, single_face.mp4, for the face-stage rows "
+                        "(default: $MTCLAR_REAL_FACES; none: generated clip only)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     return parser
 

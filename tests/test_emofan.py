@@ -4,6 +4,8 @@ The official `emonet_8.pth` is not available (CC BY-NC-ND 4.0, users download it
 random checkpoint with EmoNet's exact key names and shapes, convert it, and compare the converted model against an
 EmoNet forward pass written here from scratch with torch.nn.functional only (from the description in
 docs/EMONET.md), never through the classes under test.
+
+The module is longer than most because that independent EmoNet forward pass is written out here in full.
 """
 
 import ast

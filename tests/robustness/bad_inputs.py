@@ -3,6 +3,9 @@
 A builder takes a :class:`Workspace` and returns the `mtclar` arguments plus the file the one-line error
 must name. Inputs are made the way a user would meet them: PyAV writes the videos (or we damage a good
 one), Pillow writes the images, plain text writes the CSV/JSON/YAML.
+
+The module is longer than most because it holds every row of the robustness table, one builder each, so the
+table in docs/RELIABILITY.md can be read against it.
 """
 
 from __future__ import annotations
