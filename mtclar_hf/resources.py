@@ -25,6 +25,17 @@ def package_folder() -> Path:
     return Path(str(resources.files("mtclar_hf")))
 
 
+def shipped_names(kind: str) -> list[str]:
+    """The names of the shipped files of `kind`, from the installed package or else the checkout."""
+    package = package_folder()
+    source, pattern = SHIPPED[kind]
+    for folder in (package / kind, package.parent / source):
+        names = sorted(path.name for path in folder.glob(pattern))
+        if names:
+            return names
+    return []
+
+
 def shipped_file(kind: str, name: str) -> Path:
     """The shipped file `name` of `kind` ("recipes", "hub_templates", "demo_app"): the installed package's copy,
     else the repository's own (an editable install or a checkout)."""

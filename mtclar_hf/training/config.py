@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import synth
-from ..errors import ConfigError
+from ..errors import ConfigError, InputFileError
 from .stages import STAGES
 
 SCHEDULES = ("plateau", "cosine", "step", "constant")
@@ -205,11 +205,14 @@ def apply_override(raw: dict, assignment: str, source: str = "--set") -> None:
 def resolve_recipe(path: str | Path) -> Path:
     """A config file, or the bare name of a recipe shipped with the package ("synth_quick" -> synth_quick.yaml of
     `configs/`, also in a regular install)."""
-    from ..resources import shipped_file
+    from ..resources import shipped_file, shipped_names
 
     path = Path(path)
     if path.exists() or path.suffix or len(path.parts) > 1:
         return path
+    recipes = [Path(name).stem for name in shipped_names("recipes")]
+    if path.name not in recipes:
+        raise InputFileError(path, f"neither a config file nor a shipped recipe (recipes: {', '.join(recipes)})")
     return shipped_file("recipes", f"{path.name}.yaml")
 
 

@@ -137,3 +137,13 @@ def test_a_shipped_recipe_loads_by_name_from_anywhere(tmp_path, monkeypatch):
     recipe = resolve_recipe("synth_quick").read_text()
     (tmp_path / "synth_quick").write_text(recipe.replace("\nseed: 5\n", "\nseed: 3\n"))  # a file of that name wins
     assert load_config("synth_quick").seed == 3
+
+
+def test_an_unknown_recipe_name_lists_the_shipped_ones(tmp_path, monkeypatch, capsys):
+    from mtclar_hf.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "synth_quik"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mtclar train: error: synth_quik: neither a config file nor a shipped recipe") and "\n" not in err
+    assert "synth_quick" in err and "affectnet_paper" in err
