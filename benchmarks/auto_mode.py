@@ -90,14 +90,26 @@ def score(model, clips, settings: dict, strategy: dict) -> dict:
     return result
 
 
-def main(argv=None) -> int:
+def validation_clips(model_path, config_path):
+    """(model, its encoded validation clips, their folder): the clips of `config_path`'s validation people,
+    rendered on demand, cropped around their own landmarks."""
     import torch
 
     from mtclar_hf.data.afew_va import load_afew_va_clips
     from mtclar_hf.labeling import load_model_and_processor, make_labeler
     from mtclar_hf.labeling.evaluation import encode_clips
-    from mtclar_hf.quickstart import QUICK_RECIPE, quick_config
+    from mtclar_hf.quickstart import quick_config
     from mtclar_hf.training.data import validation_clips_dir
+
+    torch.manual_seed(0)
+    clips_dir = validation_clips_dir(quick_config(config_path, Path("outputs/quickstart")))
+    model, processor = load_model_and_processor(model_path)
+    clips = encode_clips(make_labeler(model, processor, detector=None), load_afew_va_clips(clips_dir))
+    return model, clips, clips_dir
+
+
+def main(argv=None) -> int:
+    from mtclar_hf.quickstart import QUICK_RECIPE
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="outputs/quickstart/model", help="a model trained with --config")
@@ -105,11 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
 
-    torch.manual_seed(0)
-    clips_dir = validation_clips_dir(quick_config(args.config, Path("outputs/quickstart")))
-    model, processor = load_model_and_processor(args.model)
-    labeler = make_labeler(model, processor, detector=None)
-    clips = encode_clips(labeler, load_afew_va_clips(clips_dir))
+    model, clips, clips_dir = validation_clips(args.model, args.config)
     settings = {name: calibrated(model, clips, design) for name, design in designs(model).items()}
     result = {"machine": machine(), "model": args.model, "validation_clips": str(clips_dir), "num_clips": len(clips),
               "designs": {name: design.to_dict() for name, design in settings.items()}, "densities": {}}

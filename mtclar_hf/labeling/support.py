@@ -21,9 +21,10 @@ because a frame without a face cannot serve as an anchor):
 
 Active selection measures how far each face frame q is from the labelled frames,
 
-    d(q, r) = |t(q) - t(r)| / S + (1 - cos(e(q), e(r))),    d(q) = min over labelled r of d(q, r),
+    d(q, r) = |t(q) - t(r)| / S + L (1 - cos(e(q), e(r))),    d(q) = min over labelled r of d(q, r),
 
-in time (seconds, over the span S of the face frames) and in look (cosine distance of the embeddings),
+in time (seconds, over the span S of the face frames) and in look (cosine distance of the embeddings,
+weighed by L = `ACTIVE_LOOK_WEIGHT`, chosen on SynthAffect's validation clips: docs/LABELLING.md),
 and weighs each frame by w(q) = 1 + D(q), where D is how much the two labelled frames nearest in time
 disagree about q (`mtclar_hf.labeling.anchors.anchor_disagreement`, divided by its largest value over
 the video; 0 with fewer than two labels). Labelling a frame p brings every frame q that is nearer to
@@ -54,6 +55,7 @@ from .tables import read_csv_table
 STRATEGIES = ("first", "every-k", "fraction", "random", "diverse", "active", "given")
 ACTIVE_CANDIDATES = 1000  # frames one pick chooses among; with ACTIVE_COVERED, bounds the work on long videos
 ACTIVE_COVERED = 4000  # frames whose distance to a label is counted
+ACTIVE_LOOK_WEIGHT = 0.5  # look (embedding) distance against time distance in d(q, r)
 
 
 def budget_count(num_frames: int, budget: float) -> int:
@@ -174,7 +176,7 @@ def active_frames(model, encoded, support: dict, count: int, candidates=None) ->
         """d(q, r) (len(frames), covered frames)."""
         frames = np.asarray(frames, dtype=int)
         seconds = np.abs(times[frames][:, None] - times[covered][None, :]) / span
-        return seconds + (1.0 - vectors[frames] @ vectors[covered].T)
+        return seconds + ACTIVE_LOOK_WEIGHT * (1.0 - vectors[frames] @ vectors[covered].T)
 
     nearest = distance(labelled + picks).min(axis=0)
     weight = np.ones(len(covered))

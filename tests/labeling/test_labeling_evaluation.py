@@ -106,7 +106,7 @@ def test_active_frames_go_where_the_anchors_disagree():
 
 def test_active_frames_go_far_from_every_anchor_in_time_and_look():
     looks = np.tile([1.0, 0.0, 0.0, 0.0], (100, 1))
-    looks[10:22] = [0.0, 1.0, 0.0, 0.0]  # a stretch of a different look, near a label in time
+    looks[10:22] = [-1.0, 0.0, 0.0, 0.0]  # a stretch of the opposite look, near a label in time
     video = encoded_video(looks)
     support = {0: (0.1, 0.1), 99: (0.1, 0.1)}
     picks = active_frames(SameAsAnchorModel(), video, support, 2)
