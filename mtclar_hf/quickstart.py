@@ -114,12 +114,16 @@ def held_out_clips_dir(config) -> Path:
 
 def evaluate_settings(model, clips) -> dict:
     """Pooled metrics of every mode and baseline for each support setting: {name: evaluate_encoded_clips(...)}."""
-    from .labeling.evaluation import Protocol, evaluate_encoded_clips
+    from .labeling.evaluation import evaluate_encoded_clips
 
-    return {
-        name: evaluate_encoded_clips(model, clips, Protocol(modes=(DEFAULT_MODE, *ANCHOR_MODES), **settings))
-        for name, settings in SUPPORT_SETTINGS
-    }
+    return {name: evaluate_encoded_clips(model, clips, scored_protocol(settings)) for name, settings in SUPPORT_SETTINGS}
+
+
+def scored_protocol(settings: dict):
+    """The protocol of one support setting: `auto`, every anchor mode, and the baselines."""
+    from .labeling.evaluation import Protocol
+
+    return Protocol(modes=(DEFAULT_MODE, *ANCHOR_MODES), **settings)
 
 
 def on_detected_frames(landmark_clips, detector_clips) -> list:
@@ -246,8 +250,7 @@ def run_quickstart(out: Path = DEFAULT_OUT, config_path=None, retrain: bool = Fa
         print("  " + line)
     print("  " + faces_found_line(clips, detected))
     every_20th = results["landmarks (the clips' own)"][SUPPORT_SETTINGS[-1][0]]
-    protocol = {"strategy": "every-k", "k": 20, "anchor_modes": list(ANCHOR_MODES), "baselines": list(BASELINES),
-                "faces": "landmarks", "scored_frames": "query frames only (support frames excluded)"}
+    protocol = scored_protocol(SUPPORT_SETTINGS[-1][1]).describe(faces="landmarks")
     report = {"model": str(model_dir), "auto_anchor": model.config.auto_anchor, "paths": results}
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(

@@ -69,6 +69,12 @@ def test_quickstart_trains_labels_and_reports(tiny_recipe, tmp_path, capsys):
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["same_video"]["support_fraction"] == pytest.approx(fractions[-1])
+    # The model's modes, `auto` first, are what a model card reports as the model; only the two are baselines.
+    assert metrics["protocol"]["anchor_modes"][0] == "auto" and metrics["protocol"]["baselines"] == ["hold", "interpolate"]
+    from mtclar_hf.hub.cards import result_groups
+
+    baselines = {group.name for group in result_groups(metrics) if group.is_baseline}
+    assert baselines == {"same-video anchors, hold (baseline)", "same-video anchors, interpolate (baseline)"}
     table = pd.read_csv(out / "labels.csv")
     assert {"frame", "timestamp", "valence", "arousal", "is_support", "true_valence"} <= set(table.columns)
     support = table[table["is_support"]]
