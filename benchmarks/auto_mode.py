@@ -11,7 +11,11 @@ densities (first frame only, every 50th, every 20th), beside every single mode, 
 * `every mode, smoothing to 1 s, linear`: every mode as a candidate, smoothing 0 / 0.04 / 0.2 / 1 s, residuals
   interpolated linearly between anchors (the first design);
 * `every mode, smoothing to 0.04 s, fade 0.5 s`: fewer smoothing strengths, residuals fading over 0.5 s;
-* `default`: the best model mode on validation + `interpolate`, smoothing 0 / 0.04 s, fade 0.5 s.
+* `default, no difference gain`: the default design, its sparse-support differences as the pair heads give them;
+* `default, difference gain at every density`: the default design with the gain applied with 3 anchors or more
+  too (calibrated as the default is);
+* `default`: the best model mode on validation + `interpolate`, smoothing 0 / 0.04 s, fade 0.5 s; with fewer
+  than 3 anchors, the mode best from the first frame, its differences times the measured gain.
 
 Figures: pooled CCC (valence, arousal) over query frames, and for each design the Spearman correlation over
 videos between its estimated RMSE (valence + arousal) and the true one. docs/LABELLING.md quotes them.
@@ -30,6 +34,9 @@ DENSITIES = (("first frame only", {"strategy": "first"}), ("every 50th", {"strat
              ("every 20th", {"strategy": "every-k", "k": 20}))
 
 
+GAIN_EVERYWHERE = "default, difference gain at every density"
+
+
 def designs(model):
     """The designs compared; the default lets calibration choose the candidates (`modes=None`)."""
     from mtclar_hf.labeling.anchors import available_modes
@@ -39,12 +46,14 @@ def designs(model):
     return {
         "every mode, smoothing to 1 s, linear": AutoSettings(modes=every_mode, smoothing=[0.0, 0.04, 0.2, 1.0], pin_decay=None),
         "every mode, smoothing to 0.04 s, fade 0.5 s": AutoSettings(modes=every_mode, smoothing=[0.0, 0.04], pin_decay=0.5),
+        "default, no difference gain": AutoSettings(sparse_gain=[1.0, 1.0]),
+        GAIN_EVERYWHERE: AutoSettings(),
         "default": AutoSettings(),
     }
 
 
 def calibrated(model, clips, design):
-    from mtclar_hf.labeling.auto import calibrate_auto
+    from mtclar_hf.labeling.calibration import calibrate_auto
 
     return calibrate_auto(model, clips, design=design)[0]
 
@@ -71,7 +80,8 @@ def score(model, clips, settings: dict, strategy: dict) -> dict:
             predictions[mode] = predict_from_anchors(model, embeddings, times, anchors, mode=mode)
             predictions[f"{mode}, pinned"] = pinned_predictions(model, embeddings, times, anchors, mode, PIN_DECAY)
         for name, design in settings.items():
-            valence, arousal, choice = predict_auto(model, embeddings, times, anchors, design)
+            everywhere = {"difference_gain": tuple(design.sparse_gain)} if name == GAIN_EVERYWHERE else {}
+            valence, arousal, choice = predict_auto(model, embeddings, times, anchors, design, **everywhere)
             predictions[f"auto: {name}"] = (valence, arousal)
             if choice.estimated_rmse is not None:
                 ranking[name][0].append(sum(choice.estimated_rmse))

@@ -90,7 +90,7 @@ def ensure_quickstart_model(out=DEFAULT_OUT, progress=None, config_path=None, re
 def ensure_calibrated(model_dir: Path, config, progress=None) -> None:
     """Calibrate `auto` on the recipe's validation clips into `model_dir`, unless it already is."""
     from .data.afew_va import load_afew_va_clips
-    from .labeling.auto import calibrate_model_folder
+    from .labeling.calibration import calibrate_model_folder
     from .labeling.loading import load_model_and_processor
     from .training.data import validation_clips_dir
 

@@ -259,8 +259,12 @@ def predict_from_anchors(
     time_scale: float = 2.0,
     similarity_temperature: float = 0.1,
     pair_batch_size: int = 8192,
+    difference_gain: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Valence and arousal (Q,) of query frames from labelled anchors, by an anchor mode or a baseline."""
+    """Valence and arousal (Q,) of query frames from labelled anchors, by an anchor mode or a baseline.
+
+    `difference_gain` (valence, arousal) multiplies the pair heads' differences (`auto` uses the one calibration
+    measured, with sparse support); None leaves them as they are."""
     if mode not in ALL_MODES:
         raise ConfigError(f"unknown anchor mode {mode!r} (choose from {', '.join(ALL_MODES)})")
     num_queries = len(query_times)
@@ -279,17 +283,23 @@ def predict_from_anchors(
         mode, anchors, query_times, query_embeddings, max_anchors, time_scale, similarity_temperature
     )
     per_anchor_valence, per_anchor_arousal = per_anchor_predictions(
-        model, query_embeddings, anchors, index, mode, pair_batch_size
+        model, query_embeddings, anchors, index, mode, pair_batch_size, difference_gain
     )
     return (weights * per_anchor_valence).sum(axis=1), (weights * per_anchor_arousal).sum(axis=1)
 
 
 def per_anchor_predictions(
-    model, query_embeddings: torch.Tensor, anchors: Anchors, index: np.ndarray, mode: str, pair_batch_size: int = 8192
+    model,
+    query_embeddings: torch.Tensor,
+    anchors: Anchors,
+    index: np.ndarray,
+    mode: str,
+    pair_batch_size: int = 8192,
+    difference_gain: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Valence and arousal (Q, M) of each query as predicted from each anchor in `index` by `mode`'s rule:
-    the anchor's label (baselines), plus the pair heads' difference (pair modes) or the SL heads' (offset),
-    clipped to the label range."""
+    the anchor's label (baselines), plus the pair heads' difference (pair modes, times `difference_gain`) or the
+    SL heads' (offset), clipped to the label range."""
     per_anchor_valence, per_anchor_arousal = anchors.valence[index], anchors.arousal[index]
     if mode in BASELINES:
         return per_anchor_valence, per_anchor_arousal
@@ -299,6 +309,8 @@ def per_anchor_predictions(
         valence_diff, arousal_diff = predicted_differences(
             model, query_embeddings, anchors.embeddings, index, pair_batch_size
         )
+        if difference_gain is not None:
+            valence_diff, arousal_diff = difference_gain[0] * valence_diff, difference_gain[1] * arousal_diff
     low, high = label_range(model)
     return np.clip(per_anchor_valence + valence_diff, low, high), np.clip(per_anchor_arousal + arousal_diff, low, high)
 

@@ -9,13 +9,17 @@ The support set is the only ground truth a user has, so it is used to check the 
    candidate's error on this video.
 2. **Correct for the spacing.** Hiding an anchor doubles the gap around it, which hurts `interpolate` far more
    than the model's modes. So each mode's leave-one-out RMSE is multiplied by a scale that was measured on
-   validation clips (`calibrate`: true query RMSE / leave-one-out RMSE, pooled) and stored in the model's
-   config (`auto_anchor`). Folders without one use 1.
+   validation clips (`calibration.calibrate_auto`: true query RMSE / leave-one-out RMSE, pooled) and stored in the
+   model's config (`auto_anchor`). Folders without one use 1.
 3. **Choose**, for valence and arousal separately, the candidate of lowest estimated RMSE. That estimate is
    reported as the video's expected error.
 
 With fewer anchors, `auto` uses the mode chosen on validation clips for sparse support (`sparse_mode` in
-`auto_anchor`), else the model's `fallback_mode` (`latest` for a trained pair model).
+`auto_anchor`), else the model's `fallback_mode` (`latest` for a trained pair model). There every label is an
+anchor's plus a difference across the video, and on faces it never saw a pair model's differences come out shrunk
+toward 0, which CCC penalises: they are multiplied by the gain calibration measured (`sparse_gain`,
+`calibration.fit_difference_gain`). With more anchors the pinning below corrects the level, and the gain made
+the leave-one-out estimates rank videos worse on validation clips (docs/LABELLING.md).
 
 The labels meet every anchor without a jump: a mode's predictions between two anchors are shifted by the
 linear interpolation of the residuals at the two ends (`pinned_predictions`). The smoother
@@ -54,6 +58,7 @@ class AutoSettings:
     modes: list[str] | None = None  # the candidates; None: every mode the model offers
     smoothing: list[float] = field(default_factory=lambda: list(SMOOTHING_STRENGTHS))
     pin_decay: float | None = PIN_DECAY
+    sparse_gain: list[float] | None = None  # [valence, arousal] difference gain with fewer than 3 anchors
     chosen_on: str = ""
 
     @classmethod
@@ -71,6 +76,7 @@ class AutoSettings:
             "modes": self.modes,
             "smoothing": self.smoothing,
             "pin_decay": self.pin_decay,
+            "sparse_gain": self.sparse_gain,
             "chosen_on": self.chosen_on,
         }
 
@@ -87,6 +93,7 @@ class AutoChoice:
     valence: tuple[str, float]
     arousal: tuple[str, float]
     estimates: dict[tuple[str, float], np.ndarray] | None = None  # (mode, strength) -> [valence, arousal] RMSE
+    difference_gain: tuple[float, float] | None = None  # the pair heads' differences were multiplied by it
 
     @property
     def estimated_rmse(self) -> tuple[float, float] | None:
@@ -103,6 +110,7 @@ class AutoChoice:
             "valence": {"mode": self.valence[0], "smoothing": self.valence[1]},
             "arousal": {"mode": self.arousal[0], "smoothing": self.arousal[1]},
             "estimated": None if rmse is None else {"valence_rmse": rmse[0], "arousal_rmse": rmse[1]},
+            "difference_gain": None if self.difference_gain is None else list(self.difference_gain),
         }
 
 
@@ -264,7 +272,8 @@ def choose_auto(
     modes = settings.candidates(model)
     if len(anchors) < MIN_ANCHORS_TO_CHECK:
         mode = settings.sparse_mode if settings.sparse_mode in available_modes(model) else fallback_mode(model)
-        return AutoChoice(valence=(mode, 0.0), arousal=(mode, 0.0))
+        gain = tuple(settings.sparse_gain) if settings.sparse_gain is not None else None
+        return AutoChoice(valence=(mode, 0.0), arousal=(mode, 0.0), difference_gain=gain)
     errors = leave_one_out_errors(
         model, query_embeddings, np.asarray(query_times, np.float64), anchors, modes, settings.smoothing, settings.pin_decay,
         **anchor_kwargs,
@@ -283,6 +292,8 @@ def predict_auto(
     query_times = np.asarray(query_times, np.float64)
     settings = settings or AutoSettings.of(model)
     choice = choose_auto(model, query_embeddings, query_times, anchors, settings, **anchor_kwargs)
+    if choice.difference_gain is not None:
+        anchor_kwargs = {**anchor_kwargs, "difference_gain": choice.difference_gain}
     predictions, results = {}, []
     for dim, (mode, strength) in enumerate((choice.valence, choice.arousal)):
         if mode not in predictions:
@@ -292,152 +303,3 @@ def predict_auto(
         labels = anchors.valence if dim == 0 else anchors.arousal
         results.append(smooth_with_anchors(query_times, predictions[mode][dim], anchors.timestamps, labels, strength))
     return results[0], results[1], choice
-
-
-# ------------------------------------------------------------------------------------------------ calibrating
-
-CALIBRATION_SPACINGS = (50, 20)  # support every k-th frame: the densities the RMSE scales are measured at
-
-
-def _sparse_mode(model, clips, modes, decay) -> tuple[str, dict]:
-    """The mode of highest pooled valence + arousal CCC when the first frame is the only anchor (pinned, as `auto`
-    labels)."""
-    from ..metrics import ccc
-    from .evaluation import same_video_anchors
-    from .support import select_support
-
-    pooled = {mode: ([], [], [], []) for mode in modes}
-    for clip in clips:
-        video = clip.encoded
-        support = [f for f in select_support("first", clip.support_candidates) if video.face_found[f]]
-        if not support:
-            continue
-        queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
-        anchors = same_video_anchors(clip, support)
-        for mode in modes:
-            valence, arousal = pinned_predictions(model, video.embeddings[queries], video.timestamps[queries], anchors, mode, decay)
-            for bucket, values in zip(pooled[mode], (clip.valence[queries], valence, clip.arousal[queries], arousal)):
-                bucket.append(values)
-    scores = {}
-    for mode, (truth_v, pred_v, truth_a, pred_a) in pooled.items():
-        if truth_v:
-            scores[mode] = float(ccc(np.concatenate(truth_v), np.concatenate(pred_v)) + ccc(np.concatenate(truth_a), np.concatenate(pred_a)))
-    scored = {mode: score for mode, score in scores.items() if np.isfinite(score)}
-    return (max(scored, key=scored.get) if scored else fallback_mode(model)), scores
-
-
-def _spacing_errors(model, clips, modes, spacing: int, decay) -> tuple[dict, dict, dict]:
-    """Per mode, with support every `spacing`-th frame: summed squared errors and counts, (valence, arousal),
-    leave-one-out at the anchors and true at the queries; and the pooled valence + arousal CCC at the queries."""
-    from ..metrics import ccc
-    from .evaluation import same_video_anchors
-    from .support import select_support
-
-    loo = {mode: [np.zeros(2), 0] for mode in modes}
-    true = {mode: [np.zeros(2), 0] for mode in modes}
-    pooled = {mode: ([], []) for mode in modes}
-    for clip in clips:
-        video = clip.encoded
-        support = [f for f in select_support("every-k", clip.support_candidates, k=spacing) if video.face_found[f]]
-        if len(support) < MIN_ANCHORS_TO_CHECK:
-            continue
-        queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
-        anchors = same_video_anchors(clip, support)
-        embeddings, times = video.embeddings[queries], video.timestamps[queries]
-        errors = leave_one_out_errors(model, embeddings, times, anchors, modes, (0.0,), decay)
-        truth = np.stack([clip.valence[queries], clip.arousal[queries]], axis=1)
-        for mode in modes:
-            loo[mode][0] += np.sum(errors[(mode, 0.0)] ** 2, axis=0)
-            loo[mode][1] += len(anchors)
-            predicted = np.stack(pinned_predictions(model, embeddings, times, anchors, mode, decay), axis=1)
-            true[mode][0] += np.sum((predicted - truth) ** 2, axis=0)
-            true[mode][1] += len(queries)
-            pooled[mode][0].append(truth)
-            pooled[mode][1].append(predicted)
-    scores = {}
-    for mode, (truth, predicted) in pooled.items():
-        if truth:
-            truth, predicted = np.concatenate(truth), np.concatenate(predicted)
-            scores[mode] = float(ccc(truth[:, 0], predicted[:, 0]) + ccc(truth[:, 1], predicted[:, 1]))
-    return loo, true, scores
-
-
-def calibrate_auto(
-    model, clips, spacings=CALIBRATION_SPACINGS, chosen_on: str = "", design: AutoSettings | None = None
-) -> tuple[AutoSettings, dict]:
-    """What `auto` needs to know, measured on validation clips (`LabelledClip`s, never the reported ones):
-
-    * the mode for sparse support (the best from the first frame alone);
-    * the candidates: the model mode of highest pooled CCC over `spacings`, and `interpolate` (choosing among
-      all modes from a handful of anchors picked worse modes more often than it found better ones);
-    * per mode, true query RMSE / leave-one-out RMSE over `spacings` pooled.
-
-    `design` sets the smoothing strengths and the pinning decay to calibrate for, and, if it names `modes`, keeps
-    them as the candidates. Also returns the measurements (CCC per mode from the first frame and at each spacing,
-    the scale at each)."""
-    design = design or AutoSettings()
-    modes = available_modes(model)
-    sparse_mode, sparse_scores = _sparse_mode(model, clips, modes, design.pin_decay)
-    totals = {mode: [np.zeros(4), 0] for mode in modes}  # loo sums (v, a), true sums (v, a)
-    by_spacing, ccc_by_spacing = {}, {}
-    for spacing in spacings:
-        loo, true, ccc_by_spacing[spacing] = _spacing_errors(model, clips, modes, spacing, design.pin_decay)
-        by_spacing[spacing] = {}
-        for mode in modes:
-            if loo[mode][1] and true[mode][1]:
-                ratio = np.sqrt((true[mode][0] / true[mode][1]) / np.maximum(loo[mode][0] / loo[mode][1], 1e-12))
-                by_spacing[spacing][mode] = [round(float(r), 4) for r in ratio]
-                totals[mode][0] += np.concatenate([loo[mode][0] / loo[mode][1], true[mode][0] / true[mode][1]])
-                totals[mode][1] += 1
-    scale = {
-        mode: [round(float(np.sqrt(sums[2 + dim] / max(sums[dim], 1e-12))), 4) for dim in (0, 1)]
-        for mode, (sums, count) in totals.items()
-        if count
-    }
-    learned = [mode for mode in modes if mode not in BASELINES]
-    summed = {mode: sum(scores.get(mode, -np.inf) for scores in ccc_by_spacing.values()) for mode in learned}
-    candidates = [max(summed, key=summed.get), "interpolate"] if summed else None
-    settings = AutoSettings(
-        sparse_mode=sparse_mode,
-        rmse_scale=scale,
-        modes=design.modes if design.modes is not None else candidates,
-        smoothing=design.smoothing,
-        pin_decay=design.pin_decay,
-        chosen_on=chosen_on,
-    )
-    report = {
-        "first_frame_ccc_sum": sparse_scores,
-        "ccc_sum_by_spacing": ccc_by_spacing,
-        "rmse_scale_by_spacing": by_spacing,
-        "num_clips": len(clips),
-    }
-    return settings, report
-
-
-def save_auto_settings(model_dir, settings: AutoSettings) -> None:
-    """Store `settings` in a saved model folder's config.json (`auto_anchor`), atomically."""
-    import json
-    from pathlib import Path
-
-    from ..io_utils import atomic_write_text
-
-    config_path = Path(model_dir) / "config.json"
-    config = json.loads(config_path.read_text())
-    config["auto_anchor"] = settings.to_dict()
-    atomic_write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-
-def calibrate_model_folder(
-    model_dir, model, processor, raw_clips, chosen_on: str, spacings=CALIBRATION_SPACINGS, progress: bool = False
-) -> tuple[AutoSettings, dict]:
-    """Encode validation clips (`AfewVaClip`s, cropped around their own landmarks), calibrate `auto` on them and
-    store the result in `model_dir` (the folder `model` was loaded from)."""
-    from .evaluation import encode_clips
-    from .labeler import FewShotVideoLabeler
-
-    clips = encode_clips(FewShotVideoLabeler(model, processor, detector=None), raw_clips, progress=progress)
-    if not clips:
-        raise ValueError("no validation clip with frames to calibrate on")
-    settings, report = calibrate_auto(model, clips, spacings, chosen_on=chosen_on.format(num_clips=len(clips)))
-    save_auto_settings(model_dir, settings)
-    return settings, report

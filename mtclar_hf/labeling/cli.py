@@ -477,7 +477,9 @@ def run_calibrate(args) -> int:
         progress=show_progress(args),
     )
     model_dir = Path(args.model)
-    print(f"auto: candidates {', '.join(settings.modes or [])}; from fewer than 3 anchors: {settings.sparse_mode}", file=sys.stderr)
+    gain = settings.sparse_gain
+    print(f"auto: candidates {', '.join(settings.modes or [])}; from fewer than 3 anchors: {settings.sparse_mode}, "
+          f"differences x {gain[0]:.2f} (valence), x {gain[1]:.2f} (arousal)", file=sys.stderr)
     for mode, scale in sorted(settings.rmse_scale.items()):
         print(f"  {mode:<12} leave-one-out RMSE x {scale[0]:.2f} (valence), x {scale[1]:.2f} (arousal)", file=sys.stderr)
     print(f"stored in {model_dir / 'config.json'} (auto_anchor); measurements: {json.dumps(report)}", file=sys.stderr)
@@ -485,14 +487,15 @@ def run_calibrate(args) -> int:
 
 
 def register_calibrate(subparsers) -> None:
-    from .auto import CALIBRATION_SPACINGS
+    from .calibration import CALIBRATION_SPACINGS
 
     parser = subparsers.add_parser(
         "calibrate",
-        help="choose the auto anchor mode's candidates and error scales on validation clips; stored in the model",
+        help="choose the auto anchor mode's settings on validation clips; stored in the model",
         description="Measure, on AFEW-VA-layout validation clips (never the clips you report on), which modes `auto` "
-        "chooses among, which mode it uses with fewer than 3 anchors, and how leave-one-anchor-out errors relate to "
-        "the errors query frames see. The result goes into MODEL/config.json (auto_anchor).",
+        "chooses among, which mode it uses with fewer than 3 anchors and how much it stretches the pair heads' "
+        "differences there (to be as large as the real ones), and how leave-one-anchor-out errors relate to the "
+        "errors query frames see. The result goes into MODEL/config.json (auto_anchor).",
     )
     _add_model_arguments(parser)
     parser.add_argument("--afew-va", required=True, help="validation clips: raw AFEW-VA folder or a prepared dataset")

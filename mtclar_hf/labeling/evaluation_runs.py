@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputFileError
 from .anchors import AUTO_MODE, available_modes
-from .auto import CALIBRATION_SPACINGS, calibrate_model_folder
+from .calibration import CALIBRATION_SPACINGS, calibrate_model_folder
 from .evaluation import Protocol, evaluate_afew_va, skipped_summary
 from .video import DEFAULT_FOLDER_FPS
 
@@ -152,8 +152,8 @@ def calibrate_on_folder(
     device=None,
     progress: bool = False,
 ):
-    """Calibrate `auto` on the validation clips of `afew_va` and store it in the local model folder `model_dir`:
-    (`AutoSettings`, measurements), as `auto.calibrate_model_folder` gives them."""
+    """Calibrate labelling on the validation clips of `afew_va` and store it in the local model folder `model_dir`:
+    (`AutoSettings`, measurements), as `calibration.calibrate_model_folder` gives them."""
     from .loading import load_model_and_processor
 
     data, model_dir = Path(afew_va), Path(model_dir)

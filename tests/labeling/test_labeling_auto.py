@@ -12,12 +12,12 @@ import torch
 from mtclar_hf.labeling.anchors import Anchors, predict_from_anchors
 from mtclar_hf.labeling.auto import (
     AutoSettings,
-    calibrate_auto,
     choose_auto,
     pinned_predictions,
     predict_auto,
     smooth_with_anchors,
 )
+from mtclar_hf.labeling.calibration import calibrate_auto, fit_difference_gain
 from mtclar_hf.labeling.evaluation import LabelledClip
 from mtclar_hf.labeling.labeler import EncodedVideo
 
@@ -130,13 +130,45 @@ def test_stored_scales_correct_the_estimates_and_sparse_support_uses_the_stored_
     assert choose_auto(model, embeddings[queries], times[queries], two).valence == ("latest", 0.0)  # no settings
 
 
-def test_calibration_measures_how_much_leaving_an_anchor_out_overstates_interpolation_error():
+def labelled_clips(count=3):
     clips = []
-    for number in range(3):
+    for number in range(count):
         embeddings, times, valence, arousal, _, _ = video_and_anchors(phase=number)
         encoded = EncodedVideo(embeddings, times, np.ones(NUM_FRAMES, bool), np.zeros((NUM_FRAMES, 4)), source=f"c{number}")
         clips.append(LabelledClip(f"c{number}", f"actor{number}", encoded, valence, arousal))
-    settings, report = calibrate_auto(KnownErrorModel(error=0.05), clips, spacings=(20, 10))
+    return clips
+
+
+def test_the_difference_gain_undoes_a_model_that_shrinks_every_change():
+    shrinking = KnownErrorModel(gain=0.5)
+    assert fit_difference_gain(shrinking, labelled_clips()) == pytest.approx([2.0, 2.0], rel=1e-3)
+    embeddings, times, valence, arousal, queries, anchors = video_and_anchors(every=NUM_FRAMES)  # the first frame only
+    shrunk, _ = predict_from_anchors(shrinking, embeddings[queries], times[queries], anchors, mode="latest")
+    assert np.abs(shrunk - valence[queries]).max() > 0.25
+    for mode in ("latest", "fused"):
+        stretched = predict_from_anchors(shrinking, embeddings[queries], times[queries], anchors, mode=mode, difference_gain=(2.0, 2.0))
+        np.testing.assert_allclose(stretched, (valence[queries], arousal[queries]), atol=1e-6)
+    held, _ = predict_from_anchors(shrinking, embeddings[queries], times[queries], anchors, mode="hold", difference_gain=(2.0, 2.0))
+    assert np.all(held == anchors.valence[0])  # baselines use no difference
+
+
+def test_auto_stretches_differences_only_where_no_anchor_can_check_them():
+    shrinking = KnownErrorModel(gain=0.5)
+    settings, report = calibrate_auto(shrinking, labelled_clips(), spacings=(20,))
+    assert settings.sparse_gain == pytest.approx([2.0, 2.0], rel=1e-3) == report["sparse_gain"]
+    embeddings, times, valence, arousal, queries, anchors = video_and_anchors(every=NUM_FRAMES)
+    sparse_valence, sparse_arousal, choice = predict_auto(shrinking, embeddings[queries], times[queries], anchors, settings)
+    np.testing.assert_allclose((sparse_valence, sparse_arousal), (valence[queries], arousal[queries]), atol=1e-6)
+    assert choice.to_dict()["difference_gain"] == pytest.approx([2.0, 2.0], rel=1e-3)
+    embeddings, times, valence, arousal, queries, anchors = video_and_anchors(every=10)
+    dense_choice = predict_auto(shrinking, embeddings[queries], times[queries], anchors, settings)[2]
+    assert dense_choice.difference_gain is None and dense_choice.estimated_rmse is not None
+    kept, _ = calibrate_auto(shrinking, labelled_clips(), spacings=(20,), design=AutoSettings(sparse_gain=[1.0, 1.0]))
+    assert kept.sparse_gain == [1.0, 1.0]
+
+
+def test_calibration_measures_how_much_leaving_an_anchor_out_overstates_interpolation_error():
+    settings, report = calibrate_auto(KnownErrorModel(error=0.05), labelled_clips(), spacings=(20, 10))
     # A smooth curve: interpolation error grows with the gap, and hiding an anchor doubles it.
     assert max(settings.rmse_scale["interpolate"]) < 0.6
     # A model that misreads each face independently errs as much far from an anchor as near it.
@@ -180,6 +212,7 @@ def test_calibrate_command_stores_the_settings_that_label_then_uses(tmp_path, ti
     stored = json.loads((model / "config.json").read_text())["auto_anchor"]
     assert stored["modes"][-1] == "interpolate" and stored["chosen_on"] == f"3 clips of {afew_raw}"
     assert set(stored["rmse_scale"]) >= {"latest", "interpolate"} and stored["sparse_mode"]
+    assert len(stored["sparse_gain"]) == 2 and min(stored["sparse_gain"]) > 0
 
     support = tmp_path / "support.csv"
     support.write_text("frame,valence,arousal\n0,0.1,0.2\n")  # one anchor: the stored sparse mode
