@@ -143,7 +143,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         checkpoints.save_if_new(state)
     accelerator.wait_for_everyone()
 
-    digest = weights_digest(unwrapped)
+    digest = state_dict_digest(unwrapped)
     # Every rank says what it did and what weights it holds: data-parallel ranks must agree.
     print(
         f"[rank {accelerator.process_index}/{accelerator.num_processes}] trained on {samples_seen} samples this session; "
@@ -318,7 +318,7 @@ def save_model_folder(path: Path, unwrapped, processor, metrics: dict, config: T
         (tmp / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2))
 
 
-def weights_digest(model) -> str:
+def state_dict_digest(model) -> str:
     """SHA-256 of every tensor of the state dict (names and float32 bytes), to compare weights across ranks/runs."""
     import hashlib
 
@@ -353,4 +353,4 @@ def _json_default(value):
     return None if isinstance(value, float) else str(value)
 
 
-__all__ = ["step_seed", "task_weights_generator", "train", "train_one_epoch", "weights_digest"]
+__all__ = ["step_seed", "task_weights_generator", "train", "train_one_epoch", "state_dict_digest"]

@@ -9,7 +9,7 @@ import sys
 from safetensors.torch import load_file
 from training_helpers import write_config
 
-from mtclar_hf.training.loop import weights_digest
+from mtclar_hf.training.loop import state_dict_digest
 
 
 def test_two_process_cpu_run(tmp_path, tiny_dataset):
@@ -39,7 +39,7 @@ def test_two_process_cpu_run(tmp_path, tiny_dataset):
     from mtclar_hf import MTCLARModel
 
     saved = MTCLARModel.from_pretrained(tmp_path / "run" / "final")
-    assert weights_digest(saved) in digests
+    assert state_dict_digest(saved) in digests
     assert load_file(tmp_path / "run" / "final" / "model.safetensors").keys() == saved.state_dict().keys()
     # Both ranks wrote their RNG state into the checkpoints.
     newest = sorted((tmp_path / "run" / "checkpoints").iterdir())[-1]
