@@ -115,13 +115,16 @@ class AutoChoice:
 
 
 def describe_auto(auto: dict) -> str:
-    """`AutoChoice.to_dict()` in words: "fused smoothed 0.2 s", or one mode per dimension."""
+    """`AutoChoice.to_dict()` in words: "fused smoothed 0.2 s", or one mode per dimension, and the difference gain
+    (valence / arousal) where one was used."""
 
     def one(part):
         return part["mode"] if not part["smoothing"] else f"{part['mode']} smoothed {part['smoothing']:g} s"
 
     valence, arousal = one(auto["valence"]), one(auto["arousal"])
-    return valence if valence == arousal else f"{valence} (valence), {arousal} (arousal)"
+    described = valence if valence == arousal else f"{valence} (valence), {arousal} (arousal)"
+    gain = auto.get("difference_gain")
+    return described if gain is None else f"{described}, differences x {gain[0]:.2f} / {gain[1]:.2f}"
 
 
 # ------------------------------------------------------------------------------------------------ smoothing

@@ -220,6 +220,8 @@ def test_calibrate_command_stores_the_settings_that_label_then_uses(tmp_path, ti
     assert main(["label", str(face_video), "--model", str(model), "--support", str(support), "--out", str(out), "--no-detect", "--quiet"]) == 0
     summary = json.loads((tmp_path / "labels.summary.json").read_text())
     assert summary["auto"]["valence"]["mode"] == stored["sparse_mode"] and summary["estimated_rmse"] is None
+    assert summary["auto"]["difference_gain"] == stored["sparse_gain"]
+    assert f"differences x {stored['sparse_gain'][0]:.2f} / " in capsys.readouterr().err
 
     assert main(["calibrate", "--model", "user/hub-model", "--afew-va", str(afew_raw)]) == 1
     assert "give a local folder" in capsys.readouterr().err
