@@ -424,6 +424,12 @@ def moved_with_landmarks(box: Box, then: np.ndarray, now: np.ndarray) -> Box | N
     return (float(x + dx), float(y + dy), float(w), float(h))
 
 
+def check_detect_every(detect_every: int) -> int:
+    if detect_every < 1:
+        raise ConfigError(f"detect_every must be >= 1 (1: detect on every frame), got {detect_every}")
+    return detect_every
+
+
 class FaceFollower:
     """One face followed from frame to frame: its seed box, its 68 landmarks, their smoothed box.
 
@@ -446,13 +452,11 @@ class FaceFollower:
         smoother: LandmarkSmoother,
         detect_every: int = 1,
     ):
-        if detect_every < 1:
-            raise ConfigError(f"detect_every must be >= 1, got {detect_every}")
+        self.detect_every = check_detect_every(detect_every)
         self.detector = detector
         self.predictor = predictor
         self.tracker = tracker
         self.smoother = smoother
-        self.detect_every = detect_every
         self.frames_seen = 0
         self.points: np.ndarray | None = None  # the previous frame's landmarks, as predicted
         self.detected: tuple[Box, np.ndarray] | None = None  # the last detection's box and the landmarks it gave

@@ -6,10 +6,10 @@ Two stages, so that the cost of many anchors stays small:
    bounded queues: a thread decodes; a second finds the face, its 68 landmarks and the crop around them
    for each chunk of frames with a pool of `face_workers` threads (detection, the slowest CPU step, runs on
    the pool ahead of the frame-order walk that follows the face and places its landmarks, `FaceFollower`;
-   the crops run on the pool too); the caller's thread encodes. Every path crops the same way (`LANDMARK_BOX`): around the source's own
-   landmarks (AFEW-VA frame folders), or around landmarks predicted inside a detector's box. The result, an `EncodedVideo`, holds only
-   per-frame embeddings, timestamps and face boxes (it can be saved to .npz and labelled again without
-   re-encoding).
+   the crops run on the pool too); the caller's thread encodes. Every path crops the same way
+   (`LANDMARK_BOX`): around the source's own landmarks (AFEW-VA frame folders), or around landmarks
+   predicted inside a detector's box. The result, an `EncodedVideo`, holds only per-frame embeddings,
+   timestamps and face boxes (it can be saved to .npz and labelled again without re-encoding).
 2. `label(encoded, support, anchor=...)` predicts each query frame q from labelled anchors s as
    `clip(label(s) + compare(emb_q, emb_s).valence_diff)` into the model's label range (the reference
    protocol; the model already squashes the difference) and combines the per-anchor predictions
@@ -66,6 +66,7 @@ from .faces import (
     FaceTracker,
     LandmarkPredictor,
     LandmarkSmoother,
+    check_detect_every,
     make_detector,
     opencv_threads,
 )
@@ -306,8 +307,6 @@ class FewShotVideoLabeler:
     ):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        if detect_every < 1:
-            raise ConfigError(f"detect_every must be >= 1, got {detect_every}")
         if face_workers is not None and face_workers < 1:
             raise ConfigError(f"face_workers must be >= 1, got {face_workers}")
         if mixed_precision not in ("auto", "bf16", "no"):
@@ -325,7 +324,7 @@ class FewShotVideoLabeler:
         self.follow = follow
         self.box_smoothing = box_smoothing
         self.max_gap = max_gap
-        self.detect_every = detect_every
+        self.detect_every = check_detect_every(detect_every)
         self.queue_size = queue_size or batch_size
         self.face_workers = face_workers or default_face_workers()
         self.autocast = self._use_bf16_autocast(mixed_precision)

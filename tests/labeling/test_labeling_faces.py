@@ -163,5 +163,11 @@ def test_a_face_that_leaves_is_dropped_within_the_interval_and_the_gap(real_face
 
 
 def test_the_detection_interval_must_be_positive():
+    from mtclar_hf import MTCLARImageProcessor, MTCLARModel
+    from mtclar_hf.labeling import FewShotVideoLabeler
+    from mtclar_hf.testing_utils import tiny_config
+
     with pytest.raises(ConfigError, match="detect_every"):
         follower(0)
+    with pytest.raises(ConfigError, match="detect_every"):
+        FewShotVideoLabeler(MTCLARModel(tiny_config()), MTCLARImageProcessor(), detect_every=0)
