@@ -1,13 +1,13 @@
 """How well the face paths reproduce the landmark crop, and where each detector finds faces.
 
-    python -m benchmarks.face_crop [--clips 8] [--frames 150] [--afew-va DIR] [--out results.json]
-                                   [--figure docs/images/face_crop.png]
+    python -m benchmarks.face_crop [--clips 8] [--frames 150] [--afew-va DIR] [--detect-every N]
+                                   [--out results.json] [--figure docs/images/face_crop.png]
 
 * SynthAffect clips (rendered at 128 px as the quick recipe does; `--afew-va DIR` reads AFEW-VA-layout
   clips instead, e.g. the quickstart's held-out clips in `outputs/cache/synthaffect-*/raw/afew_va`): the
   share of frames where a face is found by the boxes-only Haar path (OpenCV's cascade + tracker, no
-  landmarks) and by the labeller's detector paths (boxes -> 68 predicted landmarks),
-  and how well the predicted landmark box matches the true one (IoU).
+  landmarks) and by the labeller's detector paths (boxes -> 68 predicted landmarks, the detector on every
+  `--detect-every`-th frame of a followed face, and HOG on every frame), and how well the predicted landmark box matches the true one (IoU).
 * Real video (`--real-faces DIR` or $MTCLAR_REAL_FACES, holding single_face.mp4 and no_face.mp4): frames with a face in a face clip, and frames
   where a detector fires in a clip without any face (false alarms).
 * `--figure`: one rendered face seeded by each box source (its landmark box, a detector-style box reaching
@@ -37,8 +37,9 @@ def haar_boxes_only(frames):
     return found, np.array([box if box is not None else (np.nan,) * 4 for box in boxes], dtype=np.float64)
 
 
-def labeller_path(frames, detector: str):
-    """(found (T,), landmark boxes (T, 4)) of the labeller's face stage with `detector`."""
+def labeller_path(frames, detector: str, detect_every: int):
+    """(found (T,), landmark boxes (T, 4)) of the labeller's face stage with `detector`, detecting on every
+    `detect_every`-th frame of a followed face."""
     from mtclar_hf import MTCLARImageProcessor, MTCLARModel
     from mtclar_hf.labeling import FewShotVideoLabeler
     from mtclar_hf.labeling.video import VideoFrame
@@ -46,7 +47,7 @@ def labeller_path(frames, detector: str):
 
     # The face stage alone: the model only has to exist.
     processor = MTCLARImageProcessor(resize_size=72, crop_size=64)
-    labeler = FewShotVideoLabeler(MTCLARModel(tiny_config()), processor, detector=detector)
+    labeler = FewShotVideoLabeler(MTCLARModel(tiny_config()), processor, detector=detector, detect_every=detect_every)
     video = [VideoFrame(index=i, timestamp=i / 25.0, image=frame) for i, frame in enumerate(frames)]
     records = labeler.find_faces(video)
     found = np.array([r.pixels is not None for r in records])
@@ -89,19 +90,30 @@ def hog_fires(frames, threshold: float) -> int:
     return sum(bool(detector.detect(frame)) for frame in frames)
 
 
-def synth_clips(clips) -> dict:
+EVERY_FRAME = "hog + landmarks, detect every frame"
+
+
+def labeller_paths(frames, detect_every: int) -> dict:
+    """(found, boxes) of each labeller path: both detectors at `detect_every`, and HOG detecting every frame."""
+    paths = {f"{name} + landmarks": labeller_path(frames, name, detect_every) for name in ("hog", "haar")}
+    paths[EVERY_FRAME] = labeller_path(frames, "hog", 1)
+    return paths
+
+
+def synth_clips(clips, detect_every: int) -> dict:
     from mtclar_hf.image_processing_mtclar import landmark_boxes
 
-    counts = {"frames": 0, "haar boxes only": 0, "hog + landmarks": 0, "haar + landmarks": 0}
+    names = ("haar boxes only", "hog + landmarks", "haar + landmarks", EVERY_FRAME)
+    counts = {"frames": 0, **dict.fromkeys(names, 0)}
     fires = dict.fromkeys(HOG_THRESHOLDS, 0)
-    ious = {"haar boxes only": [], "hog + landmarks": [], "haar + landmarks": []}
+    ious = {name: [] for name in names}
     num_clips = 0
     for frames, landmarks in clips:
         num_clips += 1
         truth = landmark_boxes(landmarks)
         counts["frames"] += len(frames)
         paths = {"haar boxes only": haar_boxes_only(frames)}
-        paths.update({f"{name} + landmarks": labeller_path(frames, name) for name in ("hog", "haar")})
+        paths.update(labeller_paths(frames, detect_every))
         for name, (found, boxes) in paths.items():
             counts[name] += int(found.sum())
             ious[name] += box_iou_rows(boxes[found], truth[found]).tolist()
@@ -117,7 +129,7 @@ def synth_clips(clips) -> dict:
     }
 
 
-def real_videos(folder: Path) -> dict:
+def real_videos(folder: Path, detect_every: int) -> dict:
     from mtclar_hf.labeling.video import iter_video_frames
 
     result = {}
@@ -126,8 +138,8 @@ def real_videos(folder: Path) -> dict:
         result[clip] = {"frames": len(frames), "haar boxes only": float(haar_boxes_only(frames)[0].mean())}
         for threshold in HOG_THRESHOLDS:
             result[clip][f"hog alone, threshold {threshold:g}"] = hog_fires(frames, threshold) / len(frames)
-        for name in ("hog", "haar"):
-            result[clip][f"{name} + landmarks"] = float(labeller_path(frames, name)[0].mean())
+        for name, (found, _) in labeller_paths(frames, detect_every).items():
+            result[clip][name] = float(found.mean())
     return result
 
 
@@ -181,13 +193,19 @@ def main(argv=None) -> int:
     parser.add_argument("--figure", default=None, help="also draw the box-source figure to this PNG")
     parser.add_argument("--real-faces", default=os.environ.get("MTCLAR_REAL_FACES"),
                         help="folder holding real clips single_face.mp4 and no_face.mp4 (default: $MTCLAR_REAL_FACES)")
+    parser.add_argument("--detect-every", type=int, default=None,
+                        help="detector interval of the labeller paths (default: the labeller's own)")
     parser.add_argument("--out", default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
+    from mtclar_hf.labeling.faces import DEFAULT_DETECT_EVERY
+
+    detect_every = args.detect_every or DEFAULT_DETECT_EVERY
 
     clips = afew_va_clips(Path(args.afew_va), args.frames) if args.afew_va else rendered_clips(args.clips, args.frames)
-    result = {"benchmark": "face_crop", "machine": machine(), "synthaffect": synth_clips(clips)}
+    result = {"benchmark": "face_crop", "machine": machine(), "detect_every": detect_every}
+    result["synthaffect"] = synth_clips(clips, detect_every)
     result["synthaffect"]["source"] = args.afew_va or f"rendered ({CLIP_SIZE} px)"
-    result["real_video"] = real_videos(Path(args.real_faces)) if args.real_faces else None
+    result["real_video"] = real_videos(Path(args.real_faces), detect_every) if args.real_faces else None
     if args.figure:
         result["figure"] = seed_figure(Path(args.figure))
     synth = result["synthaffect"]

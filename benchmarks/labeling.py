@@ -143,7 +143,7 @@ def load_parts(tiny: bool, model_dir: str | None, device: str):
     return model.to(device).eval(), processor
 
 
-def make_labeler(model, processor, args, detector="hog", encoder=None):
+def make_labeler(model, processor, args, detector="hog", encoder=None, **options):
     from mtclar_hf.labeling import FewShotVideoLabeler
 
     return FewShotVideoLabeler(
@@ -154,6 +154,7 @@ def make_labeler(model, processor, args, detector="hog", encoder=None):
         face_workers=args.face_workers,
         compile=args.compile and encoder is None,
         encoder=encoder,
+        **{"detect_every": args.detect_every, **options},
     )
 
 
@@ -225,8 +226,9 @@ REAL_FACE_CLIP_NAME = "single_face.mp4"
 
 
 def detector_comparison(model, processor, args, frames: list) -> dict:
-    """Each detector's whole face stage (boxes -> 68 landmarks -> crop) beside the boxes-only Haar stage, on
-    the generated clip's frames and, when given, on a real face clip."""
+    """Each detector's whole face stage (boxes -> 68 landmarks -> crop, the detector on every
+    `--detect-every`-th frame of a followed face) beside the same stage detecting on every frame and
+    the boxes-only Haar stage, on the generated clip's frames and, when given, on a real face clip."""
     clips = {"generated clip": frames}
     if args.real_faces:
         clips["real face clip"] = first_frames(Path(args.real_faces) / REAL_FACE_CLIP_NAME, len(frames))
@@ -236,7 +238,9 @@ def detector_comparison(model, processor, args, frames: list) -> dict:
         result[f"{clip}: haar boxes only (no landmarks)"] = boxes_only_stage(haar, clip_frames)
         for name in ("hog", "haar"):
             stage, _ = face_stage(make_labeler(model, processor, args, name), clip_frames)
-            result[f"{clip}: {name} + 68 landmarks"] = stage
+            result[f"{clip}: {name} + 68 landmarks"] = {**stage, "detect_every": args.detect_every}
+        stage, _ = face_stage(make_labeler(model, processor, args, "hog", detect_every=1), clip_frames)
+        result[f"{clip}: hog + 68 landmarks, detect every frame"] = {**stage, "detect_every": 1}
     return result
 
 
@@ -386,6 +390,7 @@ def start_memory_run(args, clip: Path) -> subprocess.Popen:
         command += ["--device", args.device]
     if args.face_workers:
         command += ["--face-workers", str(args.face_workers)]
+    command += ["--detect-every", str(args.detect_every)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
 
 
@@ -554,6 +559,7 @@ def run(args) -> dict:
             "clip": f"{WIDTH}x{HEIGHT} {FPS} fps, {args.seconds:g} s, h264 (SynthAffect face moving)",
             "batch_size": args.batch_size,
             "face_workers": labeler.face_workers,
+            "detect_every": labeler.detect_every,
             "compile": args.compile,
             "bf16_autocast": labeler.autocast,
             "channels_last": labeler.channels_last,
@@ -631,6 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stage-frames", type=int, default=None, help="frames for the stage-alone figures")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--face-workers", type=int, default=None)
+    parser.add_argument("--detect-every", type=int, default=None,
+                        help="the labeller's detector interval while a face is followed (default: its own)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the encoder")
     parser.add_argument("--backend", nargs="+", choices=("torch", "onnx"), default=["torch"],
                         help="encoder backends; more than one (or onnx) compares them in one run")
@@ -650,8 +658,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def fill_defaults(args) -> None:
     """Sizes that finish in a few minutes on 2 CPU cores (or seconds with --quick)."""
+    from mtclar_hf.labeling.faces import DEFAULT_DETECT_EVERY
+
     on_gpu = resolve_device(args.device).startswith("cuda")
     defaults = {
+        "detect_every": DEFAULT_DETECT_EVERY,
         "seconds": 2.0 if args.quick else 60.0,
         "stage_frames": 32 if args.quick else (1024 if on_gpu else 256),
         "queries": 2 if args.quick else 8,

@@ -41,6 +41,7 @@ def labeler_options(args, detector) -> dict:
         batch_size=args.batch_size,
         detector_scale=args.detector_scale,
         box_smoothing=getattr(args, "box_smoothing", 0.5),
+        detect_every=getattr(args, "detect_every", None),
         face_workers=args.face_workers,
         compile=args.compile,
         backend=args.backend,
@@ -81,7 +82,7 @@ def _add_model_arguments(parser) -> None:
 
 
 def _add_face_arguments(parser) -> None:
-    from .faces import DEFAULT_DETECTOR, DETECTORS
+    from .faces import DEFAULT_DETECT_EVERY, DEFAULT_DETECTOR, DETECTORS
 
     parser.add_argument(
         "--no-detect",
@@ -110,6 +111,13 @@ def _add_face_arguments(parser) -> None:
         type=float,
         default=0.5,
         help="EMA weight of the previous frame's landmarks (and so of the crop box) in [0, 1) (default 0.5)",
+    )
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        default=DEFAULT_DETECT_EVERY,
+        help="run the detector on every N-th frame while a face is followed; in between the previous frame's "
+        f"landmarks seed the next (default {DEFAULT_DETECT_EVERY}; 1: every frame)",
     )
 
 

@@ -13,12 +13,18 @@ A frame becomes a crop in three steps, so that a video is cropped exactly as the
    places the landmarks inside the followed box; `LandmarkSmoother` smooths them over time (predictions
    jitter by a pixel or two frame to frame), and the crop is cut around their box.
 
+`FaceFollower` runs the three in frame order and, while it follows a face, runs the detector on every N-th
+frame only (`DEFAULT_DETECT_EVERY`): in between, the previous frame's landmarks place the next seed.
 A detector's box only seeds the landmark predictor: its own convention (Haar boxes reach the forehead,
 HOG boxes stop at the brows) never reaches the crop.
+
+The module is longer than most because the detectors, the tracker, the landmark predictor and the follower
+that chains them are one path, from a frame to the box of its crop.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from contextlib import contextmanager
@@ -27,11 +33,13 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import ConfigError
+from ..image_processing_mtclar import landmark_boxes
 
 Box = tuple[float, float, float, float]
 Detection = tuple[float, float, float, float, float]
 DETECTORS = ("hog", "haar")
 DEFAULT_DETECTOR = "hog"
+DEFAULT_DETECT_EVERY = 2  # measured: docs/PERFORMANCE.md, docs/FACES.md
 NUM_LANDMARKS = 68
 
 
@@ -357,3 +365,156 @@ class FaceTracker:
         new = np.asarray(chosen[:4], dtype=np.float64)
         self.box = new if self.box is None else self.smoothing * self.box + (1 - self.smoothing) * new
         return tuple(float(v) for v in self.box)
+
+    @property
+    def sure(self) -> bool:
+        """A face is followed and the last detection found it."""
+        return self.box is not None and self.missed == 0
+
+    def move_to(self, box: Box) -> None:
+        """Follow the face to `box`, found without the detector, so that the next detection is matched against
+        where the face is now rather than where it was last detected."""
+        self.box = np.asarray(box, dtype=np.float64)
+
+
+
+class DetectionsAhead:
+    """The detections of one chunk's frames, run on the worker pool ahead of the in-order walk that uses them
+    (without a pool: run when asked for). Detections asked for ahead but never used are cancelled."""
+
+    def __init__(self, detector: FaceDetector, images: list[np.ndarray], pool=None):
+        self.detector = detector
+        self.images = images
+        self.pool = pool
+        self.pending = {}
+
+    def prefetch(self, indices) -> None:
+        if self.pool is None:
+            return
+        for index in indices:
+            if index < len(self.images) and index not in self.pending:
+                self.pending[index] = self.pool.submit(self.detector.detect, self.images[index])
+
+    def get(self, index: int) -> list[Detection]:
+        if self.pool is None:
+            return self.detector.detect(self.images[index])
+        self.prefetch([index])
+        return self.pending.pop(index).result()
+
+    def cancel_rest(self) -> None:
+        for future in self.pending.values():
+            future.cancel()
+        self.pending.clear()
+
+
+def landmark_centre(points: np.ndarray) -> np.ndarray | None:
+    """The centre of the landmarks' box; None for a degenerate box."""
+    x, y, w, h = landmark_boxes(points)[0]
+    return np.array([x + w / 2, y + h / 2]) if w >= 1 and h >= 1 else None
+
+
+def moved_with_landmarks(box: Box, then: np.ndarray, now: np.ndarray) -> Box | None:
+    """`box`, which held the landmarks `then`, moved as far as the landmarks moved to `now` (its size kept: the
+    detector's; None for a degenerate landmark box)."""
+    start, end = landmark_centre(then), landmark_centre(now)
+    if start is None or end is None:
+        return None
+    dx, dy = end - start
+    x, y, w, h = box
+    return (float(x + dx), float(y + dy), float(w), float(h))
+
+
+def check_detect_every(detect_every: int) -> int:
+    if detect_every < 1:
+        raise ConfigError(f"detect_every must be >= 1 (1: detect on every frame), got {detect_every}")
+    return detect_every
+
+
+class FaceFollower:
+    """One face followed from frame to frame: its seed box, its 68 landmarks, their smoothed box.
+
+    Detection costs tens of milliseconds a frame, the landmark predictor about one, so the detector runs on
+    every `detect_every`-th frame of the video only, and on every frame while the face is unsure (not followed
+    yet, or missed by the last detection: the tracker's `max_gap` then decides within a few frames whether it
+    is gone, so a face that leaves is dropped within `detect_every` + `max_gap` frames). In between, the
+    predictor is seeded with the last detection's box moved as far as the landmarks have moved since: the
+    predictor expects a detector's box, and a face changes little in a few frames.
+
+    `follow(images, pool)` returns (box, landmarks, found) per image, in order; the state carries over from
+    one call to the next (the chunks of one video).
+    """
+
+    def __init__(
+        self,
+        detector: FaceDetector,
+        predictor: LandmarkPredictor,
+        tracker: FaceTracker,
+        smoother: LandmarkSmoother,
+        detect_every: int = 1,
+    ):
+        self.detect_every = check_detect_every(detect_every)
+        self.detector = detector
+        self.predictor = predictor
+        self.tracker = tracker
+        self.smoother = smoother
+        self.frames_seen = 0
+        self.points: np.ndarray | None = None  # the previous frame's landmarks, as predicted
+        self.detected: tuple[Box, np.ndarray] | None = None  # the last detection's box and the landmarks it gave
+
+    def _detects(self, position: int) -> bool:
+        """Whether the frame at this position in the video is detected, as things stand."""
+        return not self.tracker.sure or position % self.detect_every == 0
+
+    def follow(self, images: list[np.ndarray], pool=None, lookahead: int = 4) -> list[tuple]:
+        """(box, landmarks, found) of each image. With a `pool`, the next `lookahead` detections run on it
+        ahead of the in-order walk (which only places landmarks), so the workers stay busy."""
+        start = self.frames_seen
+        detections = DetectionsAhead(self.detector, images, pool)
+        located = []
+        try:
+            for index, image in enumerate(images):
+                upcoming = (i for i in range(index, len(images)) if self._detects(start + i))
+                detections.prefetch(itertools.islice(upcoming, lookahead))
+                if self._detects(start + index):
+                    seed, detected = self._seed_from_detections(detections.get(index))
+                else:
+                    seed, detected = self._seed_from_previous(), False
+                located.append(self._place(image, seed, detected))
+        finally:
+            detections.cancel_rest()
+        self.frames_seen += len(images)
+        return located
+
+    def _seed_from_detections(self, found: list[Detection]) -> tuple[Box | None, bool]:
+        """The tracker's box and whether a detection gave it; a box the tracker only holds (a missed frame) is
+        replaced by the seed from the previous frame's landmarks, which follows the face's motion."""
+        box = self.tracker.update(found)
+        if box is None or self.tracker.missed == 0:
+            return box, box is not None
+        return self._seed_from_previous(), False
+
+    def _seed_from_previous(self) -> Box:
+        """The last detection's box moved with the previous frame's landmarks (else the tracker's box)."""
+        moved = None
+        if self.points is not None and self.detected is not None:
+            moved = moved_with_landmarks(*self.detected, self.points)
+        return moved or tuple(float(v) for v in self.tracker.box)
+
+    def _place(self, image: np.ndarray, seed: Box | None, detected: bool) -> tuple:
+        points = None if seed is None else self.predictor.predict(image, seed)
+        if detected:
+            self.detected = seed, points
+        elif seed is not None:
+            self.tracker.move_to(seed)
+        self.points = points
+        return self._locate(points)
+
+    def _locate(self, points: np.ndarray | None) -> tuple:
+        """(box, landmarks, found) from this frame's predicted landmarks (None: no face followed)."""
+        points = self.smoother.update(points)
+        if points is None:
+            return None, None, False
+        box = landmark_boxes(points)[0]
+        if np.isnan(box).any():
+            return None, None, False
+        return tuple(float(v) for v in box), points, True

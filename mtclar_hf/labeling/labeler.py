@@ -4,12 +4,12 @@ Two stages, so that the cost of many anchors stays small:
 
 1. `encode(source)` runs the encoder ONCE per frame, in batches. Three stages overlap, joined by
    bounded queues: a thread decodes; a second finds the face, its 68 landmarks and the crop around them
-   for each chunk of frames with a pool of `face_workers` threads (detection and landmarks are per frame
-   and the slowest CPU stage; only the tracker and the landmark smoothing run in frame order); the
-   caller's thread encodes. Every path crops the same way (`LANDMARK_BOX`): around the source's own
-   landmarks (AFEW-VA frame folders), or around landmarks predicted inside a detector's box. The result, an `EncodedVideo`, holds only
-   per-frame embeddings, timestamps and face boxes (it can be saved to .npz and labelled again without
-   re-encoding).
+   for each chunk of frames with a pool of `face_workers` threads (detection, the slowest CPU step, runs on
+   the pool ahead of the frame-order walk that follows the face and places its landmarks, `FaceFollower`;
+   the crops run on the pool too); the caller's thread encodes. Every path crops the same way
+   (`LANDMARK_BOX`): around the source's own landmarks (AFEW-VA frame folders), or around landmarks
+   predicted inside a detector's box. The result, an `EncodedVideo`, holds only per-frame embeddings,
+   timestamps and face boxes (it can be saved to .npz and labelled again without re-encoding).
 2. `label(encoded, support, anchor=...)` predicts each query frame q from labelled anchors s as
    `clip(label(s) + compare(emb_q, emb_s).valence_diff)` into the model's label range (the reference
    protocol; the model already squashes the difference) and combines the per-anchor predictions
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, InputFileError, LabelError
-from ..image_processing_mtclar import LANDMARK_BOX, UNKNOWN_BOX_SOURCE, landmark_boxes
+from ..image_processing_mtclar import LANDMARK_BOX, UNKNOWN_BOX_SOURCE
 from ..io_utils import atomic_path
 from .anchors import (
     AUTO_MODE,
@@ -59,11 +59,14 @@ from .anchors import (
 )
 from .encoders import Encoder, TorchEncoder
 from .faces import (
+    DEFAULT_DETECT_EVERY,
     DEFAULT_DETECTOR,
     NUM_LANDMARKS,
+    FaceFollower,
     FaceTracker,
     LandmarkPredictor,
     LandmarkSmoother,
+    check_detect_every,
     make_detector,
     opencv_threads,
 )
@@ -243,27 +246,6 @@ def warn_if_crop_differs(image_processor) -> None:
         )
 
 
-@dataclass
-class _FollowedFace:
-    """The state carried from frame to frame while following one face: its seed box and its landmarks."""
-
-    tracker: FaceTracker
-    smoother: LandmarkSmoother
-
-    def seed(self, detections) -> tuple | None:
-        return self.tracker.update(detections)
-
-    def locate(self, points: np.ndarray | None) -> tuple:
-        """(box, landmarks, found) from this frame's predicted landmarks (None: no face followed)."""
-        points = self.smoother.update(points)
-        if points is None:
-            return None, None, False
-        box = landmark_boxes(points)[0]
-        if np.isnan(box).any():
-            return None, None, False
-        return tuple(float(v) for v in box), points, True
-
-
 def _given_face(frame: VideoFrame) -> tuple:
     """(box, landmarks, found) of a frame that needs no face finding: its source's own landmarks, or, without
     a detector, the whole frame (box None: the processor takes all of it)."""
@@ -292,6 +274,8 @@ class FewShotVideoLabeler:
         box_smoothing: EMA weight of the previous frame's landmarks (and so of the crop box), in [0, 1).
         max_gap: frames a detector may miss the followed face before it counts as lost (`FaceTracker`).
         detector_scale: downscale factor for face detection (default: longer side 480 px for HOG, 320 px for Haar).
+        detect_every: run the detector on every N-th frame while a face is followed (and on every frame while
+            none is sure); in between the previous frame's landmarks seed the next (`FaceFollower`). 1 = every frame.
         queue_size: cropped frames waiting for the encoder (bounds memory together with `batch_size`).
         face_workers: threads that detect and crop faces in parallel (default: one per core, at most 8).
         compile: run the encoder through `torch.compile` (pays a compile on the first batches; for long videos).
@@ -314,6 +298,7 @@ class FewShotVideoLabeler:
         box_smoothing: float = 0.5,
         max_gap: int = 5,
         detector_scale: float | None = None,
+        detect_every: int = DEFAULT_DETECT_EVERY,
         queue_size: int | None = None,
         face_workers: int | None = None,
         compile: bool = False,
@@ -339,6 +324,7 @@ class FewShotVideoLabeler:
         self.follow = follow
         self.box_smoothing = box_smoothing
         self.max_gap = max_gap
+        self.detect_every = check_detect_every(detect_every)
         self.queue_size = queue_size or batch_size
         self.face_workers = face_workers or default_face_workers()
         self.autocast = self._use_bf16_autocast(mixed_precision)
@@ -364,25 +350,15 @@ class FewShotVideoLabeler:
         """A frame without its own landmarks, in a labeller with a detector (else: whole-frame crop)."""
         return frame.box is None and self.detector is not None
 
-    def _detect(self, frame: VideoFrame):
-        return self.detector.detect(frame.image) if self._needs_finding(frame) else None
-
-    def _predict_landmarks(self, frame: VideoFrame, seed):
-        return None if seed is None else self.landmark_predictor.predict(frame.image, seed)
-
-    def _face_records(self, chunk: list[VideoFrame], follower: _FollowedFace, pool, clock: StageClock) -> list:
-        """Detect and place landmarks (in parallel), follow and smooth (in order: state), crop (in parallel)."""
+    def _face_records(self, chunk: list[VideoFrame], follower: FaceFollower | None, pool, clock: StageClock) -> list:
+        """Follow the face and place its landmarks (in order, the detections on the pool), crop (in parallel)."""
         run = pool.map if pool is not None else map
         with clock.time("faces"):
             for frame in chunk:
                 _check_rgb(frame)
-            detections = list(run(self._detect, chunk))
-            seeds = [follower.seed(found) if self._needs_finding(frame) else None for frame, found in zip(chunk, detections)]
-            predicted = list(run(self._predict_landmarks, chunk, seeds))
-            located = [
-                follower.locate(points) if self._needs_finding(frame) else _given_face(frame)
-                for frame, points in zip(chunk, predicted)
-            ]
+            finding = [frame.image for frame in chunk if self._needs_finding(frame)]
+            followed = iter(follower.follow(finding, pool, lookahead=2 * self.face_workers) if finding else [])
+            located = [next(followed) if self._needs_finding(frame) else _given_face(frame) for frame in chunk]
         with clock.time("crop"):
             with_face = [(frame, box) for frame, (box, _, found) in zip(chunk, located) if found]
             crops = iter(list(run(self._crop, [f for f, _ in with_face], [b for _, b in with_face])))
@@ -396,16 +372,17 @@ class FewShotVideoLabeler:
             )
         return records
 
-    def _follower(self) -> _FollowedFace:
-        return _FollowedFace(
-            FaceTracker(
-                self.follow,
-                smoothing=0.0,
-                max_gap=self.max_gap,
-                start_score=getattr(self.detector, "start_score", -math.inf),
-            ),
-            LandmarkSmoother(self.box_smoothing),
+    def _follower(self) -> FaceFollower | None:
+        if self.detector is None:
+            return None
+        tracker = FaceTracker(
+            self.follow,
+            smoothing=0.0,
+            max_gap=self.max_gap,
+            start_score=getattr(self.detector, "start_score", -math.inf),
         )
+        smoother = LandmarkSmoother(self.box_smoothing)
+        return FaceFollower(self.detector, self.landmark_predictor, tracker, smoother, self.detect_every)
 
     def _find_faces_into(self, frames: queue.Queue, out: queue.Queue, stop: threading.Event, clock: StageClock):
         """Stage 2 (own thread): face boxes and crops for each chunk of decoded frames, in frame order."""

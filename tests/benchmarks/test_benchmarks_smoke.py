@@ -38,7 +38,10 @@ def test_labeling_benchmark_smoke(tmp_path):
     assert_figures(stages["decode"], ("frames", "seconds", "fps"))
     assert_figures(stages["faces"], ("fps", "detect_track_fps", "crop_fps", "face_found_fraction", "workers"))
     by_detector = result["face_stage_by_detector"]
-    face_stages = {"haar boxes only (no landmarks)", "hog + 68 landmarks", "haar + 68 landmarks"}
+    face_stages = {
+        "haar boxes only (no landmarks)", "hog + 68 landmarks", "haar + 68 landmarks",
+        "hog + 68 landmarks, detect every frame",
+    }
     assert {f"generated clip: {stage}" for stage in face_stages} <= set(by_detector)
     for row in by_detector.values():
         assert_figures(row, ("fps", "face_found_fraction"))
@@ -99,6 +102,9 @@ def test_face_crop_benchmark_smoke(tmp_path):
     out, figure = tmp_path / "face_crop.json", tmp_path / "face_crop.png"
     assert main(["--clips", "1", "--frames", "6", "--figure", str(figure), "--out", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert set(result["synthaffect"]["found_fraction"]) == {"haar boxes only", "hog + landmarks", "haar + landmarks"}
+    assert set(result["synthaffect"]["found_fraction"]) == {
+        "haar boxes only", "hog + landmarks", "haar + landmarks", "hog + landmarks, detect every frame"
+    }
+    assert result["detect_every"] >= 1
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert set(result["figure"]["crops_left_top_side"]) == {"68 landmarks", "face_* (forehead)", "Haar", "HOG"}

@@ -1,10 +1,24 @@
-"""Face detector interface and tracker: largest/index following, EMA smoothing, gap bridging."""
+"""Face detector interface and tracker: largest/index following, EMA smoothing, gap bridging; the follower that
+detects on every N-th frame and seeds the landmarks in between from the previous frame's."""
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from mtclar_hf.errors import ConfigError
-from mtclar_hf.labeling.faces import FaceTracker, OpenCVCascadeDetector, box_iou, make_detector, parse_follow
+from mtclar_hf.labeling.faces import (
+    FaceFollower,
+    FaceTracker,
+    HogDetector,
+    LandmarkPredictor,
+    LandmarkSmoother,
+    OpenCVCascadeDetector,
+    box_iou,
+    make_detector,
+    moved_with_landmarks,
+    parse_follow,
+)
 
 
 def test_tracker_follows_largest_and_smooths():
@@ -71,3 +85,89 @@ def test_opencv_detector_finds_nothing_in_a_flat_image():
     assert OpenCVCascadeDetector(scale=0.5).detect(np.full((240, 320, 3), 128, np.uint8)) == []
     with pytest.raises(ConfigError):
         OpenCVCascadeDetector(scale=2.0)
+
+
+CANVAS = (360, 480)  # HOG looks at a 480-pixel frame as it is: no downscale, no second look at twice the size
+
+
+def moving_face(real_faces_dir, num_frames: int, step: tuple[int, int] = (4, 2)) -> list[np.ndarray]:
+    """The real face photo (180 px) gliding `step` pixels a frame over a flat grey frame."""
+    import cv2
+
+    from mtclar_hf.labeling.video import read_image_rgb
+
+    face = cv2.resize(read_image_rgb(real_faces_dir / "single_face.jpg"), (180, 180), interpolation=cv2.INTER_AREA)
+    frames = []
+    for t in range(num_frames):
+        frame = np.full((*CANVAS, 3), 128, np.uint8)
+        x, y = 40 + step[0] * t, 40 + step[1] * t
+        frame[y : y + 180, x : x + 180] = face
+        frames.append(frame)
+    return frames
+
+
+class CountingDetector:
+    def __init__(self):
+        self.detector, self.calls = HogDetector(), 0
+
+    def detect(self, frame):
+        self.calls += 1
+        return self.detector.detect(frame)
+
+
+def follower(detect_every: int, detector=None, max_gap: int = 5) -> FaceFollower:
+    tracker = FaceTracker(smoothing=0.0, max_gap=max_gap, start_score=HogDetector.start_score)
+    return FaceFollower(detector or HogDetector(), LandmarkPredictor(), tracker, LandmarkSmoother(0.5), detect_every)
+
+
+def boxes_of(located) -> np.ndarray:
+    return np.array([box if found else (np.nan,) * 4 for box, _, found in located])
+
+
+def test_a_detection_box_moves_with_its_landmarks():
+    points = np.stack(np.meshgrid(np.linspace(100, 140, 17), np.linspace(50, 90, 4)), -1).reshape(-1, 2)
+    box = (95.0, 40.0, 50.0, 52.0)
+    assert moved_with_landmarks(box, points, points) == pytest.approx(box)
+    # the same face 10 px to the right and 3 px up: the box follows and keeps the detector's size
+    assert moved_with_landmarks(box, points, points + (10, -3)) == pytest.approx((105.0, 37.0, 50.0, 52.0))
+    assert moved_with_landmarks(box, points, np.full((68, 2), 5.0)) is None
+
+
+def test_detecting_every_third_frame_keeps_the_crop_of_detecting_every_frame(real_faces_dir):
+    frames = moving_face(real_faces_dir, 24)
+    every_frame = boxes_of(follower(1).follow(frames))
+    counting = CountingDetector()
+    every_third = boxes_of(follower(3, counting).follow(frames))
+    assert np.isfinite(every_frame).all() and np.isfinite(every_third).all()
+    assert np.abs(every_third - every_frame).max() <= 4  # pixels, on a face 180 px wide moving 4 px a frame
+    assert counting.calls == 8
+
+
+def test_the_worker_pool_and_the_chunks_do_not_change_what_is_followed(real_faces_dir):
+    frames = moving_face(real_faces_dir, 16)
+    alone = boxes_of(follower(3).follow(frames))
+    chunked = follower(3)
+    with ThreadPoolExecutor(2) as pool:
+        in_chunks = chunked.follow(frames[:7], pool) + chunked.follow(frames[7:], pool)
+    np.testing.assert_array_equal(boxes_of(in_chunks), alone)
+
+
+@pytest.mark.parametrize("detect_every", [1, 4])
+def test_a_face_that_leaves_is_dropped_within_the_interval_and_the_gap(real_faces_dir, detect_every):
+    leaves_at, max_gap = 9, 2
+    frames = moving_face(real_faces_dir, leaves_at) + [np.full((*CANVAS, 3), 128, np.uint8)] * 12
+    with ThreadPoolExecutor(2) as pool:
+        found = [found for _, _, found in follower(detect_every, max_gap=max_gap).follow(frames, pool)]
+    assert all(found[:leaves_at])
+    assert not any(found[leaves_at + detect_every + max_gap - 1 :])
+
+
+def test_the_detection_interval_must_be_positive():
+    from mtclar_hf import MTCLARImageProcessor, MTCLARModel
+    from mtclar_hf.labeling import FewShotVideoLabeler
+    from mtclar_hf.testing_utils import tiny_config
+
+    with pytest.raises(ConfigError, match="detect_every"):
+        follower(0)
+    with pytest.raises(ConfigError, match="detect_every"):
+        FewShotVideoLabeler(MTCLARModel(tiny_config()), MTCLARImageProcessor(), detect_every=0)

@@ -240,8 +240,11 @@ class EveryOtherFrameDetector:
 
 def test_plugin_detector_and_faceless_frames(tiny_labeler_parts, face_like_frames):
     model, processor = tiny_labeler_parts
-    # A call counter is not thread-safe: one face worker keeps the calls in frame order.
-    labeler = FewShotVideoLabeler(model, processor, detector=EveryOtherFrameDetector(), max_gap=0, face_workers=1)
+    # A call counter is not thread-safe: one face worker keeps the calls in frame order, and detecting on every
+    # frame keeps one call per frame.
+    labeler = FewShotVideoLabeler(
+        model, processor, detector=EveryOtherFrameDetector(), max_gap=0, face_workers=1, detect_every=1
+    )
     encoded = labeler.encode(list(face_like_frames(10)))
     np.testing.assert_array_equal(encoded.face_found, [True, False] * 5)
     assert np.isnan(encoded.boxes[1]).all() and np.isnan(encoded.landmarks[1]).all()
