@@ -377,7 +377,6 @@ class FaceTracker:
         self.box = np.asarray(box, dtype=np.float64)
 
 
-
 class DetectionsAhead:
     """The detections of one chunk's frames, run on the worker pool ahead of the in-order walk that uses them
     (without a pool: run when asked for). Detections asked for ahead but never used are cancelled."""
