@@ -13,7 +13,7 @@ densities (first frame only, every 50th, every 20th), beside every single mode, 
 * `every mode, smoothing to 0.04 s, fade 0.5 s`: fewer smoothing strengths, residuals fading over 0.5 s;
 * `default, no difference gain`: the default design, its sparse-support differences as the pair heads give them;
 * `default, difference gain at every density`: the default design with the gain applied with 3 anchors or more
-  too (calibrated as the default is);
+  too, in its calibration as well;
 * `default`: the best model mode on validation + `interpolate`, smoothing 0 / 0.04 s, fade 0.5 s; with fewer
   than 3 anchors, the mode best from the first frame, its differences times the measured gain.
 
@@ -52,10 +52,13 @@ def designs(model):
     }
 
 
-def calibrated(model, clips, design):
-    from mtclar_hf.labeling.calibration import calibrate_auto
+def calibrated(model, clips, name, design):
+    """`design` calibrated on `clips`; the gain-everywhere design with the gain at the spacings too."""
+    from mtclar_hf.labeling.calibration import calibrate_auto, fit_difference_gain
 
-    return calibrate_auto(model, clips, design=design)[0]
+    if name != GAIN_EVERYWHERE:
+        return calibrate_auto(model, clips, design=design)[0]
+    return calibrate_auto(model, clips, design=design, difference_gain=tuple(fit_difference_gain(model, clips)))[0]
 
 
 def score(model, clips, settings: dict, strategy: dict) -> dict:
@@ -128,7 +131,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     model, clips, clips_dir = validation_clips(args.model, args.config)
-    settings = {name: calibrated(model, clips, design) for name, design in designs(model).items()}
+    settings = {name: calibrated(model, clips, name, design) for name, design in designs(model).items()}
     result = {"machine": machine(), "model": args.model, "validation_clips": str(clips_dir), "num_clips": len(clips),
               "designs": {name: design.to_dict() for name, design in settings.items()}, "densities": {}}
     for density, strategy in DENSITIES:

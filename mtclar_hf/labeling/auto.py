@@ -35,7 +35,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .anchors import BASELINES, Anchors, available_modes, fallback_mode, label_range, predict_from_anchors
+from .anchors import (
+    ANCHOR_MODES,
+    BASELINES,
+    Anchors,
+    available_modes,
+    fallback_mode,
+    label_range,
+    predict_from_anchors,
+)
 
 MIN_ANCHORS_TO_CHECK = 3
 # Seconds of "stiffness": the weight of a frame-to-frame change is strength / time step. At 25 fps, 0.04 ties
@@ -47,6 +55,12 @@ SMOOTHING_STRENGTHS = (0.0, 0.04)
 # `weighted` as accurate pinned as unpinned at 2% support, where a linear correction lost 0.01 CCC).
 PIN_DECAY = 0.5
 _ANCHOR_WEIGHT = 1e9  # how firmly the smoother holds an anchor's label: exactly, to float precision
+
+
+def is_usable_gain(gain) -> bool:
+    """Two finite, positive factors (valence, arousal)."""
+    values = np.asarray(gain, dtype=np.float64)
+    return values.shape == (2,) and bool(np.all(np.isfinite(values) & (values > 0)))
 
 
 @dataclass
@@ -63,8 +77,13 @@ class AutoSettings:
 
     @classmethod
     def of(cls, model) -> AutoSettings:
+        """The model's stored settings; keys this version does not know (a folder calibrated by another version)
+        are ignored, and a `sparse_gain` that is not two finite positive numbers is not used."""
         stored = getattr(getattr(model, "config", None), "auto_anchor", None) or {}
-        return cls(**stored)
+        settings = cls(**{key: value for key, value in stored.items() if key in cls.__dataclass_fields__})
+        if settings.sparse_gain is not None and not is_usable_gain(settings.sparse_gain):
+            settings.sparse_gain = None
+        return settings
 
     def scale(self, mode: str) -> np.ndarray:
         return np.asarray(self.rmse_scale.get(mode, (1.0, 1.0)), dtype=np.float64)
@@ -275,7 +294,8 @@ def choose_auto(
     modes = settings.candidates(model)
     if len(anchors) < MIN_ANCHORS_TO_CHECK:
         mode = settings.sparse_mode if settings.sparse_mode in available_modes(model) else fallback_mode(model)
-        gain = tuple(settings.sparse_gain) if settings.sparse_gain is not None else None
+        # Only the pair modes label with the pair heads' differences; the gain means nothing to the others.
+        gain = tuple(settings.sparse_gain) if settings.sparse_gain is not None and mode in ANCHOR_MODES else None
         return AutoChoice(valence=(mode, 0.0), arousal=(mode, 0.0), difference_gain=gain)
     errors = leave_one_out_errors(
         model, query_embeddings, np.asarray(query_times, np.float64), anchors, modes, settings.smoothing, settings.pin_decay,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .anchors import BASELINES, available_modes, fallback_mode, predicted_differences
+from .anchors import ANCHOR_MODES, BASELINES, available_modes, fallback_mode, predicted_differences
 from .auto import MIN_ANCHORS_TO_CHECK, AutoSettings, leave_one_out_errors, pinned_predictions
 
 CALIBRATION_SPACINGS = (50, 20)  # support every k-th frame: the densities the RMSE scales are measured at
@@ -40,8 +40,11 @@ def fit_difference_gain(model, clips, pairs_per_clip: int = GAIN_PAIRS_PER_CLIP,
     if not predicted:
         return [1.0, 1.0]
     predicted, true = np.concatenate(predicted), np.concatenate(true)
-    spread = predicted.std(axis=0)
-    return [round(float(g), 4) if s > 0 else 1.0 for g, s in zip(true.std(axis=0) / np.maximum(spread, 1e-12), spread)]
+    # Labels that never change, or heads that predict no change, say nothing about the ratio: no gain there.
+    return [
+        round(float(true_spread / predicted_spread), 4) if true_spread > 0 and predicted_spread > 0 else 1.0
+        for true_spread, predicted_spread in zip(true.std(axis=0), predicted.std(axis=0))
+    ]
 
 
 def _sparse_mode(model, clips, modes, decay, gain) -> tuple[str, dict]:
@@ -57,7 +60,7 @@ def _sparse_mode(model, clips, modes, decay, gain) -> tuple[str, dict]:
         support = [f for f in select_support("first", clip.support_candidates) if video.face_found[f]]
         if not support:
             continue
-        queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
+        queries = np.setdiff1d(np.flatnonzero(video.face_found & clip.labelled), support)
         anchors = same_video_anchors(clip, support)
         for mode in modes:
             valence, arousal = pinned_predictions(
@@ -73,7 +76,7 @@ def _sparse_mode(model, clips, modes, decay, gain) -> tuple[str, dict]:
     return (max(scored, key=scored.get) if scored else fallback_mode(model)), scores
 
 
-def _spacing_errors(model, clips, modes, spacing: int, decay) -> tuple[dict, dict, dict]:
+def _spacing_errors(model, clips, modes, spacing: int, decay, **anchor_kwargs) -> tuple[dict, dict, dict]:
     """Per mode, with support every `spacing`-th frame: summed squared errors and counts, (valence, arousal),
     leave-one-out at the anchors and true at the queries; and the pooled valence + arousal CCC at the queries."""
     from ..metrics import ccc
@@ -88,15 +91,15 @@ def _spacing_errors(model, clips, modes, spacing: int, decay) -> tuple[dict, dic
         support = [f for f in select_support("every-k", clip.support_candidates, k=spacing) if video.face_found[f]]
         if len(support) < MIN_ANCHORS_TO_CHECK:
             continue
-        queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
+        queries = np.setdiff1d(np.flatnonzero(video.face_found & clip.labelled), support)
         anchors = same_video_anchors(clip, support)
         embeddings, times = video.embeddings[queries], video.timestamps[queries]
-        errors = leave_one_out_errors(model, embeddings, times, anchors, modes, (0.0,), decay)
+        errors = leave_one_out_errors(model, embeddings, times, anchors, modes, (0.0,), decay, **anchor_kwargs)
         truth = np.stack([clip.valence[queries], clip.arousal[queries]], axis=1)
         for mode in modes:
             loo[mode][0] += np.sum(errors[(mode, 0.0)] ** 2, axis=0)
             loo[mode][1] += len(anchors)
-            predicted = np.stack(pinned_predictions(model, embeddings, times, anchors, mode, decay), axis=1)
+            predicted = np.stack(pinned_predictions(model, embeddings, times, anchors, mode, decay, **anchor_kwargs), axis=1)
             true[mode][0] += np.sum((predicted - truth) ** 2, axis=0)
             true[mode][1] += len(queries)
             pooled[mode][0].append(truth)
@@ -110,7 +113,7 @@ def _spacing_errors(model, clips, modes, spacing: int, decay) -> tuple[dict, dic
 
 
 def calibrate_auto(
-    model, clips, spacings=CALIBRATION_SPACINGS, chosen_on: str = "", design: AutoSettings | None = None
+    model, clips, spacings=CALIBRATION_SPACINGS, chosen_on: str = "", design: AutoSettings | None = None, **anchor_kwargs
 ) -> tuple[AutoSettings, dict]:
     """What labelling needs to know, measured on validation clips (`LabelledClip`s, never the reported ones):
 
@@ -121,16 +124,18 @@ def calibrate_auto(
     * per mode, true query RMSE / leave-one-out RMSE over `spacings` pooled.
 
     `design` sets the smoothing strengths and the pinning decay to calibrate for, and, if it names `modes` or a
-    `sparse_gain`, keeps them. Also returns the measurements (the gain, CCC per mode from the first frame and at
+    `sparse_gain`, keeps them. `anchor_kwargs` go to every prediction at the spacings (the anchor options labelling
+    will use; `benchmarks.auto_mode` passes a `difference_gain` there). Also returns the measurements (the gain, CCC per mode from the first frame and at
     each spacing, the scale at each)."""
     design = design or AutoSettings()
     modes = available_modes(model)
-    gain = design.sparse_gain or fit_difference_gain(model, clips)
+    has_pair_modes = any(mode in ANCHOR_MODES for mode in modes)  # not a converted EmoNet's untrained pair heads
+    gain = design.sparse_gain or (fit_difference_gain(model, clips) if has_pair_modes else [1.0, 1.0])
     sparse_mode, sparse_scores = _sparse_mode(model, clips, modes, design.pin_decay, gain)
     totals = {mode: [np.zeros(4), 0] for mode in modes}  # loo sums (v, a), true sums (v, a)
     by_spacing, ccc_by_spacing = {}, {}
     for spacing in spacings:
-        loo, true, ccc_by_spacing[spacing] = _spacing_errors(model, clips, modes, spacing, design.pin_decay)
+        loo, true, ccc_by_spacing[spacing] = _spacing_errors(model, clips, modes, spacing, design.pin_decay, **anchor_kwargs)
         by_spacing[spacing] = {}
         for mode in modes:
             if loo[mode][1] and true[mode][1]:

@@ -449,7 +449,7 @@ class FaceFollower:
         predictor: LandmarkPredictor,
         tracker: FaceTracker,
         smoother: LandmarkSmoother,
-        detect_every: int = 1,
+        detect_every: int = DEFAULT_DETECT_EVERY,
     ):
         self.detect_every = check_detect_every(detect_every)
         self.detector = detector
@@ -503,7 +503,9 @@ class FaceFollower:
         points = None if seed is None else self.predictor.predict(image, seed)
         if detected:
             self.detected = seed, points
-        elif seed is not None:
+        elif seed is not None and self.tracker.sure:
+            # While the detector misses the face, the tracker keeps its last detection: landmarks predicted on
+            # whatever is there (a new shot after a cut) must not drag it onto another face.
             self.tracker.move_to(seed)
         self.points = points
         return self._locate(points)

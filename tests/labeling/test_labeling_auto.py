@@ -167,6 +167,22 @@ def test_auto_stretches_differences_only_where_no_anchor_can_check_them():
     assert kept.sparse_gain == [1.0, 1.0]
 
 
+def test_the_gain_goes_only_to_pair_modes_and_settings_from_other_versions_load():
+    embeddings, times, valence, _, queries, anchors = video_and_anchors(every=NUM_FRAMES)
+    model = KnownErrorModel(gain=0.5)
+    held = predict_auto(model, embeddings[queries], times[queries], anchors, AutoSettings(sparse_mode="hold", sparse_gain=[2.0, 2.0]))
+    assert held[2].difference_gain is None and np.all(held[0] == valence[0])
+    model.config.auto_anchor = {"sparse_mode": "latest", "sparse_gain": [2.0, 2.0], "added_by_a_later_version": 1}
+    assert AutoSettings.of(model).sparse_gain == [2.0, 2.0]
+    for broken in ([0.0, 1.0], [float("nan"), 1.0], [2.0]):
+        model.config.auto_anchor = {"sparse_mode": "latest", "sparse_gain": broken}
+        assert AutoSettings.of(model).sparse_gain is None
+    constant = labelled_clips()
+    for clip in constant:
+        clip.arousal[:] = 0.3  # labels that never change say nothing about the gain
+    assert fit_difference_gain(model, constant)[1] == 1.0
+
+
 def test_calibration_measures_how_much_leaving_an_anchor_out_overstates_interpolation_error():
     settings, report = calibrate_auto(KnownErrorModel(error=0.05), labelled_clips(), spacings=(20, 10))
     # A smooth curve: interpolation error grows with the gap, and hiding an anchor doubles it.
