@@ -140,7 +140,8 @@ def _add_anchor_arguments(parser, multiple: bool) -> None:
             choices=ALL_MODES,
             help="how query frames use the support frames (default: auto, which picks per video the mode and the "
             "temporal smoothing whose error on your own anchors, each left out in turn, is lowest, and estimates "
-            "the labels' RMSE; with fewer than 3 anchors it uses the mode chosen on validation clips)",
+            "the labels' RMSE; with fewer than 3 anchors it uses the mode and the difference gain chosen on "
+            "validation clips by `mtclar calibrate`)",
         )
     parser.add_argument(
         "--max-anchors", type=int, default=None, help="mean/weighted: use only the N support frames nearest in time"
