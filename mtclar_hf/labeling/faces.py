@@ -333,6 +333,7 @@ class FaceTracker:
         self.start_score = start_score
         self.box: np.ndarray | None = None
         self.missed = 0
+        self.tracks_started = 0  # a new count: another face (or the same one after it was lost) from this frame on
 
     def _start(self, detections: list[Detection]) -> Detection | None:
         detections = [d for d in detections if d[4] >= self.start_score]
@@ -363,6 +364,7 @@ class FaceTracker:
             return tuple(float(v) for v in self.box)
         self.missed = 0
         new = np.asarray(chosen[:4], dtype=np.float64)
+        self.tracks_started += self.box is None
         self.box = new if self.box is None else self.smoothing * self.box + (1 - self.smoothing) * new
         return tuple(float(v) for v in self.box)
 
@@ -459,6 +461,7 @@ class FaceFollower:
         self.frames_seen = 0
         self.points: np.ndarray | None = None  # the previous frame's landmarks, as predicted
         self.detected: tuple[Box, np.ndarray] | None = None  # the last detection's box and the landmarks it gave
+        self.track = tracker.tracks_started  # the track the smoothed landmarks belong to
 
     def _detects(self, position: int) -> bool:
         """Whether the frame at this position in the video is detected, as things stand."""
@@ -508,6 +511,11 @@ class FaceFollower:
             # whatever is there (a new shot after a cut) must not drag it onto another face.
             self.tracker.move_to(seed)
         self.points = points
+        if self.tracker.tracks_started != self.track:
+            # Another track from this frame on (a cut to another face): its landmarks must not be averaged
+            # with the previous face's.
+            self.track = self.tracker.tracks_started
+            self.smoother.update(None)
         return self._locate(points)
 
     def _locate(self, points: np.ndarray | None) -> tuple:
