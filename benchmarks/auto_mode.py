@@ -24,6 +24,7 @@ videos between its estimated RMSE (valence + arousal) and the true one. docs/LAB
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,8 @@ def calibrated(model, clips, name, design):
 
     if name != GAIN_EVERYWHERE:
         return calibrate_auto(model, clips, design=design)[0]
-    return calibrate_auto(model, clips, design=design, difference_gain=tuple(fit_difference_gain(model, clips)))[0]
+    gain = fit_difference_gain(model, clips)
+    return calibrate_auto(model, clips, design=replace(design, sparse_gain=gain), difference_gain=tuple(gain))[0]
 
 
 def score(model, clips, settings: dict, strategy: dict) -> dict:
@@ -73,8 +75,8 @@ def score(model, clips, settings: dict, strategy: dict) -> dict:
     for clip in clips:
         video = clip.encoded
         chosen = select_support(strategy["strategy"], clip.support_candidates, k=strategy.get("k", 20))
-        support = [frame for frame in chosen if video.face_found[frame]]
-        queries = np.setdiff1d(np.flatnonzero(video.face_found), support)
+        support = clip.with_faces(chosen)
+        queries = clip.query_frames(support)
         anchors = same_video_anchors(clip, support)
         embeddings, times = video.embeddings[queries], video.timestamps[queries]
         truth = (clip.valence[queries], clip.arousal[queries])

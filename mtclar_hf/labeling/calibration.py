@@ -57,10 +57,10 @@ def _sparse_mode(model, clips, modes, decay, gain) -> tuple[str, dict]:
     pooled = {mode: ([], [], [], []) for mode in modes}
     for clip in clips:
         video = clip.encoded
-        support = [f for f in select_support("first", clip.support_candidates) if video.face_found[f]]
+        support = clip.with_faces(select_support("first", clip.support_candidates))
         if not support:
             continue
-        queries = np.setdiff1d(np.flatnonzero(video.face_found & clip.labelled), support)
+        queries = clip.query_frames(support)
         anchors = same_video_anchors(clip, support)
         for mode in modes:
             valence, arousal = pinned_predictions(
@@ -88,10 +88,10 @@ def _spacing_errors(model, clips, modes, spacing: int, decay, **anchor_kwargs) -
     pooled = {mode: ([], []) for mode in modes}
     for clip in clips:
         video = clip.encoded
-        support = [f for f in select_support("every-k", clip.support_candidates, k=spacing) if video.face_found[f]]
+        support = clip.with_faces(select_support("every-k", clip.support_candidates, k=spacing))
         if len(support) < MIN_ANCHORS_TO_CHECK:
             continue
-        queries = np.setdiff1d(np.flatnonzero(video.face_found & clip.labelled), support)
+        queries = clip.query_frames(support)
         anchors = same_video_anchors(clip, support)
         embeddings, times = video.embeddings[queries], video.timestamps[queries]
         errors = leave_one_out_errors(model, embeddings, times, anchors, modes, (0.0,), decay, **anchor_kwargs)

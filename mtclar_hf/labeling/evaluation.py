@@ -125,6 +125,14 @@ class LabelledClip:
         faces = self.encoded.face_found if self.annotated_faces is None else self.annotated_faces
         return faces & self.labelled
 
+    def with_faces(self, chosen) -> list:
+        """The chosen support frames where a face was found: the others anchor nothing."""
+        return [frame for frame in chosen if self.encoded.face_found[frame]]
+
+    def query_frames(self, support) -> np.ndarray:
+        """The frames scored as queries: a face found, a label, not a support frame."""
+        return np.setdiff1d(np.flatnonzero(self.encoded.face_found & self.labelled), support)
+
 
 def clip_frames(clip, fps: float = DEFAULT_FOLDER_FPS, faces: str = "landmarks"):
     """`VideoFrame`s of an `AfewVaClip` (raw or prepared), one at a time: with the annotation's landmarks
@@ -292,7 +300,7 @@ def evaluate_encoded_clips(
     for clip in clips:
         video = clip.encoded
         chosen = supports[clip.clip_id]
-        support = [frame for frame in chosen if video.face_found[frame]]
+        support = clip.with_faces(chosen)
         if not support:
             continue
         if anchor_source == "cross_actor":
@@ -303,7 +311,7 @@ def evaluate_encoded_clips(
                 continue
         else:
             anchors = same_video_anchors(clip, support)
-        queries = np.setdiff1d(np.flatnonzero(video.face_found & clip.labelled), support)
+        queries = clip.query_frames(support)
         entry = {
             "actor": clip.actor,
             "num_frames": video.num_frames,
