@@ -35,13 +35,15 @@ def show_progress(args) -> bool:
 
 def labeler_options(args, detector) -> dict:
     """`make_labeler`'s keyword arguments from the model and face arguments; `detector` None: given crops."""
+    from .faces import DEFAULT_DETECT_EVERY
+
     return dict(
         detector=detector,
         follow=getattr(args, "follow", "largest"),
         batch_size=args.batch_size,
         detector_scale=args.detector_scale,
         box_smoothing=getattr(args, "box_smoothing", 0.5),
-        detect_every=getattr(args, "detect_every", None),
+        detect_every=getattr(args, "detect_every", DEFAULT_DETECT_EVERY),
         face_workers=args.face_workers,
         compile=args.compile,
         backend=args.backend,

@@ -95,7 +95,7 @@ def make_labeler(
     batch_size: int = 64,
     detector_scale: float | None = None,
     box_smoothing: float = 0.5,
-    detect_every: int | None = None,
+    detect_every: int = DEFAULT_DETECT_EVERY,
     face_workers: int | None = None,
     compile: bool = False,
     backend: str = "torch",
@@ -103,8 +103,7 @@ def make_labeler(
     device=None,
 ):
     """A `FewShotVideoLabeler` on a loaded model, with `follow` checked ("largest" or a face index, also as text)
-    and the encoder of `backend`; `model_path` and `device` locate and place the ONNX export for "onnx";
-    `detect_every` None: the default detector interval."""
+    and the encoder of `backend`; `model_path` and `device` locate and place the ONNX export for "onnx"."""
     from .faces import parse_follow
     from .labeler import FewShotVideoLabeler
 
@@ -116,7 +115,7 @@ def make_labeler(
         follow=parse_follow(follow),
         detector_scale=detector_scale,
         box_smoothing=box_smoothing,
-        detect_every=DEFAULT_DETECT_EVERY if detect_every is None else detect_every,
+        detect_every=detect_every,
         face_workers=face_workers,
         compile=compile,
         encoder=backend_encoder(backend, model_path, device=device, compile=compile),
