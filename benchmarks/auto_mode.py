@@ -1,10 +1,11 @@
 """How the `auto` anchor mode was designed: its variants compared on SynthAffect's VALIDATION clips.
 
     python -m benchmarks.auto_mode [--model outputs/quickstart/model] [--config configs/synth_quick.yaml]
-                                   [--out results.json]
+                                   [--val-clips 64] [--out results.json]
 
-The validation clips are clips of the quick recipe's validation people (`data.synth.val_clips`): never trained
-on, and not the held-out clips the quickstart and the README report. Each design is calibrated on them
+The validation clips are clips of the quick recipe's validation people: never trained on, and not the held-out
+clips the quickstart and the README report. The benchmark renders `--val-clips` of them (64; the first 16 are the
+ones the quickstart calibrates on: 16 clips were too few to tell designs apart). Each design is calibrated on them
 (`calibrate_auto`) and scored on them, cropped around their own landmarks, at the quickstart's three support
 densities (first frame only, every 50th, every 20th), beside every single mode, plain and pinned to the anchors:
 
@@ -14,8 +15,11 @@ densities (first frame only, every 50th, every 20th), beside every single mode, 
 * `default, no difference gain`: the default design, its sparse-support differences as the pair heads give them;
 * `default, difference gain at every density`: the default design with the gain applied with 3 anchors or more
   too, in its calibration as well;
-* `default`: the best model mode on validation + `interpolate`, smoothing 0 / 0.04 s, fade 0.5 s; with fewer
-  than 3 anchors, the mode best from the first frame, its differences times the measured gain.
+* `default, lowest estimate wins` and `default, switch margin M`: the default design, where a candidate of
+  another mode than the preferred one (the best on validation) wins when its estimate is lower (margin 1) or
+  below M times the preferred mode's; `never switch mode` keeps the preferred mode (margin near 0);
+* `default`: the best model mode on validation + `interpolate`, smoothing 0 / 0.04 s, fade 0.5 s, switch margin
+  0.6; with fewer than 3 anchors, the mode best from the first frame, its differences times the measured gain.
 
 Figures: pooled CCC (valence, arousal) over query frames, and for each design the Spearman correlation over
 videos between its estimated RMSE (valence + arousal) and the true one. docs/LABELLING.md quotes them.
@@ -36,6 +40,7 @@ DENSITIES = (("first frame only", {"strategy": "first"}), ("every 50th", {"strat
 
 
 GAIN_EVERYWHERE = "default, difference gain at every density"
+VALIDATION_CLIPS = 64
 
 
 def designs(model):
@@ -45,10 +50,16 @@ def designs(model):
 
     every_mode = list(available_modes(model))
     return {
-        "every mode, smoothing to 1 s, linear": AutoSettings(modes=every_mode, smoothing=[0.0, 0.04, 0.2, 1.0], pin_decay=None),
-        "every mode, smoothing to 0.04 s, fade 0.5 s": AutoSettings(modes=every_mode, smoothing=[0.0, 0.04], pin_decay=0.5),
+        "every mode, smoothing to 1 s, linear": AutoSettings(
+            modes=every_mode, smoothing=[0.0, 0.04, 0.2, 1.0], pin_decay=None, switch_margin=1.0
+        ),
+        "every mode, smoothing to 0.04 s, fade 0.5 s": AutoSettings(modes=every_mode, smoothing=[0.0, 0.04], switch_margin=1.0),
         "default, no difference gain": AutoSettings(sparse_gain=[1.0, 1.0]),
         GAIN_EVERYWHERE: AutoSettings(),
+        "default, lowest estimate wins": AutoSettings(switch_margin=1.0),
+        "default, switch margin 0.8": AutoSettings(switch_margin=0.8),
+        "default, switch margin 0.4": AutoSettings(switch_margin=0.4),
+        "default, never switch mode": AutoSettings(switch_margin=1e-9),
         "default": AutoSettings(),
     }
 
@@ -105,9 +116,10 @@ def score(model, clips, settings: dict, strategy: dict) -> dict:
     return result
 
 
-def validation_clips(model_path, config_path):
-    """(model, its encoded validation clips, their folder): the clips of `config_path`'s validation people,
-    rendered on demand, cropped around their own landmarks."""
+def validation_clips(model_path, config_path, count: int | None = None):
+    """(model, its encoded validation clips, their folder): `count` clips (default: the recipe's
+    `data.synth.val_clips`) of `config_path`'s validation people, rendered on demand, cropped around their own
+    landmarks."""
     import torch
 
     from mtclar_hf.data.afew_va import load_afew_va_clips
@@ -117,7 +129,10 @@ def validation_clips(model_path, config_path):
     from mtclar_hf.training.data import validation_clips_dir
 
     torch.manual_seed(0)
-    clips_dir = validation_clips_dir(quick_config(config_path, Path("outputs/quickstart")))
+    config = quick_config(config_path, Path("outputs/quickstart"))
+    if count is not None:
+        config.data.synth.val_clips = count
+    clips_dir = validation_clips_dir(config)
     model, processor = load_model_and_processor(model_path)
     clips = encode_clips(make_labeler(model, processor, detector=None), load_afew_va_clips(clips_dir))
     return model, clips, clips_dir
@@ -129,10 +144,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="outputs/quickstart/model", help="a model trained with --config")
     parser.add_argument("--config", default=str(QUICK_RECIPE), help="the recipe whose validation clips to use")
+    parser.add_argument("--val-clips", type=int, default=VALIDATION_CLIPS, help="how many validation clips to render and use")
     parser.add_argument("--out", default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
 
-    model, clips, clips_dir = validation_clips(args.model, args.config)
+    model, clips, clips_dir = validation_clips(args.model, args.config, args.val_clips)
     settings = {name: calibrated(model, clips, name, design) for name, design in designs(model).items()}
     result = {"machine": machine(), "model": args.model, "validation_clips": str(clips_dir), "num_clips": len(clips),
               "designs": {name: design.to_dict() for name, design in settings.items()}, "densities": {}}

@@ -12,7 +12,11 @@ The support set is the only ground truth a user has, so it is used to check the 
    validation clips (`calibration.calibrate_auto`: true query RMSE / leave-one-out RMSE, pooled) and stored in the
    model's config (`auto_anchor`). Folders without one use 1.
 3. **Choose**, for valence and arousal separately, the candidate of lowest estimated RMSE. That estimate is
-   reported as the video's expected error.
+   reported as the video's expected error. A calibrated folder names the mode that was best on the validation
+   clips (`preferred_mode`); a candidate of another mode wins only if its estimate is below `switch_margin`
+   times the preferred mode's best. A handful of leave-one-out errors (6 at every 50th frame of 300) is a noisy
+   estimate, and on validation clips a plain "lowest wins" swapped a good model mode for `interpolate` on
+   videos where it was far worse.
 
 With fewer anchors, `auto` uses the mode chosen on validation clips for sparse support (`sparse_mode` in
 `auto_anchor`), else the model's `fallback_mode` (`latest` for a trained pair model). There every label is an
@@ -54,6 +58,10 @@ SMOOTHING_STRENGTHS = (0.0, 0.04)
 # Residuals at the anchors fade over this many seconds (chosen on SynthAffect's validation clips: 0.5 s kept
 # `weighted` as accurate pinned as unpinned at 2% support, where a linear correction lost 0.01 CCC).
 PIN_DECAY = 0.5
+# Another mode must beat the preferred mode's estimate by this factor (chosen on 64 SynthAffect validation clips:
+# every margin from 0.6 down lost nothing against never switching, and larger ones lost up to 0.012 valence CCC at
+# every 50th frame; docs/LABELLING.md, `python -m benchmarks.auto_mode`).
+SWITCH_MARGIN = 0.6
 _ANCHOR_WEIGHT = 1e9  # how firmly the smoother holds an anchor's label: exactly, to float precision
 
 
@@ -73,16 +81,21 @@ class AutoSettings:
     smoothing: list[float] = field(default_factory=lambda: list(SMOOTHING_STRENGTHS))
     pin_decay: float | None = PIN_DECAY
     sparse_gain: list[float] | None = None  # [valence, arousal] difference gain with fewer than 3 anchors
+    preferred_mode: str | None = None  # the candidate best on validation clips; None: no preference
+    switch_margin: float = SWITCH_MARGIN  # another mode wins only below this times the preferred one's estimate
     chosen_on: str = ""
 
     @classmethod
     def of(cls, model) -> AutoSettings:
         """The model's stored settings; keys this version does not know (a folder calibrated by another version)
-        are ignored, and a `sparse_gain` that is not two finite positive numbers is not used."""
+        are ignored; a `sparse_gain` that is not two finite positive numbers, and a preference whose `switch_margin`
+        is not in (0, 1], are not used."""
         stored = getattr(getattr(model, "config", None), "auto_anchor", None) or {}
         settings = cls(**{key: value for key, value in stored.items() if key in cls.__dataclass_fields__})
         if settings.sparse_gain is not None and not is_usable_gain(settings.sparse_gain):
             settings.sparse_gain = None
+        if not isinstance(settings.switch_margin, (int, float)) or not 0 < settings.switch_margin <= 1:
+            settings.preferred_mode = None
         return settings
 
     def scale(self, mode: str) -> np.ndarray:
@@ -96,12 +109,19 @@ class AutoSettings:
             "smoothing": self.smoothing,
             "pin_decay": self.pin_decay,
             "sparse_gain": self.sparse_gain,
+            "preferred_mode": self.preferred_mode,
+            "switch_margin": self.switch_margin,
             "chosen_on": self.chosen_on,
         }
 
     def candidates(self, model) -> tuple[str, ...]:
         offered = available_modes(model)
         return tuple(mode for mode in (self.modes or offered) if mode in offered)
+
+    def handicap(self, mode: str) -> float:
+        """What a candidate's estimate is divided by when choosing: the switch margin for modes other than the
+        preferred one, 1 for it and when no mode is preferred."""
+        return 1.0 if self.preferred_mode is None or mode == self.preferred_mode else self.switch_margin
 
 
 @dataclass
@@ -304,7 +324,10 @@ def choose_auto(
     estimates = {
         candidate: np.sqrt(np.mean(values**2, axis=0)) * settings.scale(candidate[0]) for candidate, values in errors.items()
     }
-    best = [min(estimates, key=lambda candidate: (estimates[candidate][dim], candidate[1])) for dim in (0, 1)]
+    best = [
+        min(estimates, key=lambda candidate: (estimates[candidate][dim] / settings.handicap(candidate[0]), candidate[1]))
+        for dim in (0, 1)
+    ]
     return AutoChoice(valence=best[0], arousal=best[1], estimates=estimates)
 
 

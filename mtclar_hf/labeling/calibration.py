@@ -120,7 +120,8 @@ def calibrate_auto(
     * the difference gain for sparse support (`fit_difference_gain`);
     * the mode for sparse support, measured with that gain (the best from the first frame alone);
     * the candidates: the model mode of highest pooled CCC over `spacings`, and `interpolate` (choosing among
-      all modes from a handful of anchors picked worse modes more often than it found better ones);
+      all modes from a handful of anchors picked worse modes more often than it found better ones), and of
+      these the one of highest pooled CCC as the preferred mode (`AutoSettings.switch_margin`);
     * per mode, true query RMSE / leave-one-out RMSE over `spacings` pooled.
 
     `design` sets the smoothing strengths and the pinning decay to calibrate for, and, if it names `modes` or a
@@ -148,16 +149,20 @@ def calibrate_auto(
         for mode, (sums, count) in totals.items()
         if count
     }
-    learned = [mode for mode in modes if mode not in BASELINES]
-    summed = {mode: sum(scores.get(mode, -np.inf) for scores in ccc_by_spacing.values()) for mode in learned}
-    candidates = [max(summed, key=summed.get), "interpolate"] if summed else None
+    summed = {mode: sum(scores.get(mode, -np.inf) for scores in ccc_by_spacing.values()) for mode in modes}
+    learned = {mode: score for mode, score in summed.items() if mode not in BASELINES}
+    candidates = [max(learned, key=learned.get), "interpolate"] if learned else None
+    kept = design.modes if design.modes is not None else candidates
+    preferred = design.preferred_mode or (max(kept, key=lambda mode: summed.get(mode, -np.inf)) if kept else None)
     settings = AutoSettings(
         sparse_mode=sparse_mode,
         rmse_scale=scale,
-        modes=design.modes if design.modes is not None else candidates,
+        modes=kept,
         smoothing=design.smoothing,
         pin_decay=design.pin_decay,
         sparse_gain=gain,
+        preferred_mode=preferred,
+        switch_margin=design.switch_margin,
         chosen_on=chosen_on,
     )
     report = {

@@ -489,7 +489,8 @@ def run_calibrate(args) -> int:
     )
     model_dir = Path(args.model)
     gain = settings.sparse_gain
-    print(f"auto: candidates {', '.join(settings.modes or [])}; from fewer than 3 anchors: {settings.sparse_mode}, "
+    print(f"auto: candidates {', '.join(settings.modes or [])} (preferred: {settings.preferred_mode}, another mode must "
+          f"estimate below {settings.switch_margin:g}x); from fewer than 3 anchors: {settings.sparse_mode}, "
           f"differences x {gain[0]:.2f} (valence), x {gain[1]:.2f} (arousal)", file=sys.stderr)
     for mode, scale in sorted(settings.rmse_scale.items()):
         print(f"  {mode:<12} leave-one-out RMSE x {scale[0]:.2f} (valence), x {scale[1]:.2f} (arousal)", file=sys.stderr)

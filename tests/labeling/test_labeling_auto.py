@@ -130,6 +130,28 @@ def test_stored_scales_correct_the_estimates_and_sparse_support_uses_the_stored_
     assert choose_auto(model, embeddings[queries], times[queries], two).valence == ("latest", 0.0)  # no settings
 
 
+def test_another_mode_replaces_the_preferred_one_only_when_its_estimate_is_lower_by_the_switch_margin():
+    embeddings, times, _, _, queries, anchors = video_and_anchors()
+    model = KnownErrorModel(error=0.05)
+    choose = lambda **settings: choose_auto(  # noqa: E731
+        model, embeddings[queries], times[queries], anchors, AutoSettings(modes=["latest", "interpolate"], smoothing=[0.0], **settings)
+    )
+    plain = choose().estimates
+    latest, interpolate = plain[("latest", 0.0)][0], plain[("interpolate", 0.0)][0]
+    for ratio, margin, preferred, chosen in (
+        (0.8, 0.6, "latest", "latest"),  # lower, but not by the margin: the preferred mode stays
+        (0.8, 0.9, "latest", "interpolate"),
+        (0.8, 0.6, None, "interpolate"),  # no preference: the lowest estimate wins
+        (0.5, 0.6, "latest", "interpolate"),
+    ):
+        scale = {"interpolate": [ratio * latest / interpolate] * 2}
+        choice = choose(rmse_scale=scale, preferred_mode=preferred, switch_margin=margin)
+        assert choice.valence[0] == chosen, (ratio, margin, preferred)
+        assert choice.estimated_rmse[0] == pytest.approx(latest if chosen == "latest" else ratio * latest)
+    model.config.auto_anchor = {"modes": ["latest", "interpolate"], "preferred_mode": "latest", "switch_margin": 0.0}
+    assert AutoSettings.of(model).preferred_mode is None  # a margin outside (0, 1] is not used
+
+
 def labelled_clips(count=3):
     clips = []
     for number in range(count):
@@ -191,6 +213,8 @@ def test_calibration_measures_how_much_leaving_an_anchor_out_overstates_interpol
     assert all(0.7 < scale < 1.4 for scale in settings.rmse_scale["latest"])
     assert settings.sparse_mode in ("latest", "nearest", "mean", "weighted", "fused")  # better than holding
     assert set(report["rmse_scale_by_spacing"]) == {20, 10} and report["num_clips"] == 3
+    summed = {mode: sum(scores[mode] for scores in report["ccc_sum_by_spacing"].values()) for mode in settings.modes}
+    assert settings.preferred_mode == max(summed, key=summed.get)
 
 
 # ------------------------------------------------------------------------------------------------ the summary

@@ -86,11 +86,12 @@ def test_auto_is_calibrated_on_validation_clips_and_its_estimates_rank_the_video
 
     settings = quickstart_run["report"]["auto_anchor"]
     assert settings["chosen_on"].endswith("SynthAffect validation clips") and "interpolate" in settings["modes"]
+    assert settings["preferred_mode"] in settings["modes"] and settings["switch_margin"] == 0.6
     # On people it never saw, the model predicts changes smaller than they are (1.44 / 1.39 for the recipe's model).
     assert all(gain > 1.05 for gain in settings["sparse_gain"]), settings["sparse_gain"]
     section = quickstart_run["paths"][LANDMARKS]["every 50th frame"]
     assert all("auto" in entry["estimated"] for entry in section["per_video"].values())
-    # Measured 0.70 (README "Results"); the margin covers thread-count differences.
+    # The full recipe measured 0.74 (README "Results"); the margin covers this shorter run and thread counts.
     assert estimate_tracking(section) >= 0.3
 
 
