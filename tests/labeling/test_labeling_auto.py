@@ -248,9 +248,10 @@ def test_calibrate_command_stores_the_settings_that_label_then_uses(tmp_path, ti
 
     model = shutil.copytree(tiny_model_dir, tmp_path / "model")
     assert main(["calibrate", "--model", str(model), "--afew-va", str(afew_raw), "--spacings", "8", "5", "--quiet"]) == 0
-    assert "auto: candidates " in capsys.readouterr().err
     stored = json.loads((model / "config.json").read_text())["auto_anchor"]
+    assert f"(preferred: {stored['preferred_mode']}, another mode must estimate below 0.6x)" in capsys.readouterr().err
     assert stored["modes"][-1] == "interpolate" and stored["chosen_on"] == f"3 clips of {afew_raw}"
+    assert stored["preferred_mode"] in stored["modes"] and stored["switch_margin"] == 0.6
     assert set(stored["rmse_scale"]) >= {"latest", "interpolate"} and stored["sparse_mode"]
     assert len(stored["sparse_gain"]) == 2 and min(stored["sparse_gain"]) > 0
 
