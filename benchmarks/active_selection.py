@@ -1,7 +1,8 @@
 """How active selection's look weight was chosen: `active` against `every-k` on SynthAffect's VALIDATION clips.
 
     python -m benchmarks.active_selection [--model outputs/quickstart/model] [--config configs/synth_quick.yaml]
-                                          [--weights 1 0.5 0.25 0] [--val-clips 64] [--out results.json]
+                                          [--weights 1 0.5 0.25 0] [--val-clips 64] [--subset 16]
+                                          [--out results.json]
 
 `--strategy active` is simulated as `mtclar evaluate` does it (the first frame, then rounds of suggestions
 labelled from the ground truth) for each weight of the look distance against the time distance
@@ -59,6 +60,8 @@ def main(argv=None) -> int:
     parser.add_argument("--subset", type=int, default=16, help="clips per subset for the spread (the held-out set's size)")
     parser.add_argument("--out", default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
+    if not 1 <= args.subset <= args.val_clips:
+        parser.error(f"--subset must be between 1 and --val-clips ({args.val_clips}), got {args.subset}")
 
     model, clips, clips_dir = validation_clips(args.model, args.config, args.val_clips)
     rows = [("every-k", *(pooled_auto(model, clips, Protocol(strategy="every-k", k=k, cross_actor=False)) for _, k in BUDGETS))]

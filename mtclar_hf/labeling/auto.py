@@ -88,13 +88,16 @@ class AutoSettings:
     @classmethod
     def of(cls, model) -> AutoSettings:
         """The model's stored settings; keys this version does not know (a folder calibrated by another version)
-        are ignored; a `sparse_gain` that is not two finite positive numbers, and a preference whose `switch_margin`
-        is not in (0, 1], are not used."""
+        are ignored; a `sparse_gain` that is not two finite positive numbers is not used, nor a preference whose
+        `switch_margin` is not a number in [0, 1] or whose mode is not a candidate."""
         stored = getattr(getattr(model, "config", None), "auto_anchor", None) or {}
         settings = cls(**{key: value for key, value in stored.items() if key in cls.__dataclass_fields__})
         if settings.sparse_gain is not None and not is_usable_gain(settings.sparse_gain):
             settings.sparse_gain = None
-        if not isinstance(settings.switch_margin, (int, float)) or not 0 < settings.switch_margin <= 1:
+        margin = settings.switch_margin
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 1:
+            settings.preferred_mode, settings.switch_margin = None, SWITCH_MARGIN
+        if settings.modes is not None and settings.preferred_mode not in settings.modes:
             settings.preferred_mode = None
         return settings
 
@@ -118,10 +121,10 @@ class AutoSettings:
         offered = available_modes(model)
         return tuple(mode for mode in (self.modes or offered) if mode in offered)
 
-    def handicap(self, mode: str) -> float:
-        """What a candidate's estimate is divided by when choosing: the switch margin for modes other than the
-        preferred one, 1 for it and when no mode is preferred."""
-        return 1.0 if self.preferred_mode is None or mode == self.preferred_mode else self.switch_margin
+    def choice_weight(self, mode: str) -> float:
+        """What a candidate's estimate is multiplied by when choosing: the switch margin for the preferred mode (so
+        another mode wins only below margin x its estimate; 0: never), 1 for the others and when none is preferred."""
+        return self.switch_margin if self.preferred_mode is not None and mode == self.preferred_mode else 1.0
 
 
 @dataclass
@@ -324,8 +327,12 @@ def choose_auto(
     estimates = {
         candidate: np.sqrt(np.mean(values**2, axis=0)) * settings.scale(candidate[0]) for candidate, values in errors.items()
     }
+    # The raw estimate breaks ties, so that with margin 0 the preferred mode's smoothing strengths still compete.
     best = [
-        min(estimates, key=lambda candidate: (estimates[candidate][dim] / settings.handicap(candidate[0]), candidate[1]))
+        min(
+            estimates,
+            key=lambda c: (estimates[c][dim] * settings.choice_weight(c[0]), estimates[c][dim], c[1]),
+        )
         for dim in (0, 1)
     ]
     return AutoChoice(valence=best[0], arousal=best[1], estimates=estimates)

@@ -124,8 +124,8 @@ def calibrate_auto(
       these the one of highest pooled CCC as the preferred mode (`AutoSettings.switch_margin`);
     * per mode, true query RMSE / leave-one-out RMSE over `spacings` pooled.
 
-    `design` sets the smoothing strengths and the pinning decay to calibrate for, and, if it names `modes` or a
-    `sparse_gain`, keeps them. `anchor_kwargs` go to every prediction at the spacings (the anchor options labelling
+    `design` sets the smoothing strengths, the pinning decay and the switch margin to calibrate for, and, if it
+    names `modes`, a `preferred_mode` or a `sparse_gain`, keeps them. `anchor_kwargs` go to every prediction at the spacings (the anchor options labelling
     will use; `benchmarks.auto_mode` passes a `difference_gain` there). Also returns the measurements (the gain, CCC per mode from the first frame and at
     each spacing, the scale at each)."""
     design = design or AutoSettings()

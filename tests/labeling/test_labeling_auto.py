@@ -148,8 +148,23 @@ def test_another_mode_replaces_the_preferred_one_only_when_its_estimate_is_lower
         choice = choose(rmse_scale=scale, preferred_mode=preferred, switch_margin=margin)
         assert choice.valence[0] == chosen, (ratio, margin, preferred)
         assert choice.estimated_rmse[0] == pytest.approx(latest if chosen == "latest" else ratio * latest)
-    model.config.auto_anchor = {"modes": ["latest", "interpolate"], "preferred_mode": "latest", "switch_margin": 0.0}
-    assert AutoSettings.of(model).preferred_mode is None  # a margin outside (0, 1] is not used
+    never = choose_auto(
+        model, embeddings[queries], times[queries], anchors,
+        AutoSettings(modes=["latest", "interpolate"], smoothing=[0.0, 0.04], rmse_scale={"interpolate": [0.01 * latest / interpolate] * 2},
+                     preferred_mode="latest", switch_margin=0.0),
+    )
+    # Margin 0: never another mode, but the preferred mode's own smoothing strengths still compete (smoothing
+    # removes some of this model's per-frame misreading).
+    assert never.estimates[("latest", 0.04)][0] < never.estimates[("latest", 0.0)][0]
+    assert never.valence == ("latest", 0.04)
+    # A model that gets every change backwards: its estimate is far above interpolation's, margin or not.
+    backwards = KnownErrorModel(gain=-1.0)
+    settings = AutoSettings(modes=["latest", "interpolate"], preferred_mode="latest", switch_margin=0.6)
+    assert choose_auto(backwards, embeddings[queries], times[queries], anchors, settings).valence[0] == "interpolate"
+    for margin, preferred in ((1.5, "latest"), (True, "latest"), ("0.6", "latest"), (0.6, "fused")):
+        model.config.auto_anchor = {"modes": ["latest", "interpolate"], "preferred_mode": preferred, "switch_margin": margin}
+        stored = AutoSettings.of(model)  # a margin that is not a number in [0, 1], or a mode not a candidate: not used
+        assert stored.preferred_mode is None and stored.to_dict()["switch_margin"] == 0.6
 
 
 def labelled_clips(count=3):
