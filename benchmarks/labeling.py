@@ -143,7 +143,7 @@ def load_parts(tiny: bool, model_dir: str | None, device: str):
     return model.to(device).eval(), processor
 
 
-def make_labeler(model, processor, args, detector="hog", encoder=None, **options):
+def make_labeler(model, processor, args, detector="hog", encoder=None, detect_every=None):
     from mtclar_hf.labeling import FewShotVideoLabeler
 
     return FewShotVideoLabeler(
@@ -154,7 +154,7 @@ def make_labeler(model, processor, args, detector="hog", encoder=None, **options
         face_workers=args.face_workers,
         compile=args.compile and encoder is None,
         encoder=encoder,
-        **{"detect_every": args.detect_every, **options},
+        detect_every=detect_every or args.detect_every,
     )
 
 

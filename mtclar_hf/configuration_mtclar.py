@@ -103,9 +103,10 @@ class MTCLARConfig(PreTrainedConfig):
         `source`, `license` and `redistributable`. `None` when unknown (folders saved without it).
     auto_anchor (`dict`, *optional*):
         What the `auto` anchor mode learned on validation clips (`mtclar calibrate`): `sparse_mode`, the mode for
-        fewer than 3 anchors, `sparse_gain`, what it multiplies the pair heads' differences by there, and
-        `rmse_scale`, per mode the factor from leave-one-anchor-out RMSE to the RMSE query frames see. `None`:
-        `latest` for sparse support, differences as they come, and unscaled estimates.
+        fewer than 3 anchors, `sparse_gain`, what it multiplies the pair heads' differences by there,
+        `rmse_scale`, per mode the factor from leave-one-anchor-out RMSE to the RMSE query frames see, and
+        `preferred_mode` / `switch_margin`, the mode another must beat by that factor. `None`: `latest` for sparse
+        support, differences as they come, unscaled estimates and the lowest estimate wins.
     emofan_num_modules / emofan_n_blocks / emofan_attention:
         EmoFAN architecture (EmoNet's constructor defaults).
 

@@ -47,14 +47,21 @@ def fit_difference_gain(model, clips, pairs_per_clip: int = GAIN_PAIRS_PER_CLIP,
     ]
 
 
+def _ccc_sum(truths: list, predictions: list) -> float:
+    """Pooled valence CCC + arousal CCC of (N, 2) blocks of true and predicted labels."""
+    from ..metrics import ccc
+
+    truth, predicted = np.concatenate(truths), np.concatenate(predictions)
+    return float(ccc(truth[:, 0], predicted[:, 0]) + ccc(truth[:, 1], predicted[:, 1]))
+
+
 def _sparse_mode(model, clips, modes, decay, gain) -> tuple[str, dict]:
     """The mode of highest pooled valence + arousal CCC when the first frame is the only anchor (pinned and with the
     difference gain, as `auto` labels)."""
-    from ..metrics import ccc
     from .evaluation import same_video_anchors
     from .support import select_support
 
-    pooled = {mode: ([], [], [], []) for mode in modes}
+    pooled = {mode: ([], []) for mode in modes}
     for clip in clips:
         video = clip.encoded
         support = clip.with_faces(select_support("first", clip.support_candidates))
@@ -62,16 +69,14 @@ def _sparse_mode(model, clips, modes, decay, gain) -> tuple[str, dict]:
             continue
         queries = clip.query_frames(support)
         anchors = same_video_anchors(clip, support)
+        truth = np.stack([clip.valence[queries], clip.arousal[queries]], axis=1)
         for mode in modes:
-            valence, arousal = pinned_predictions(
+            predicted = pinned_predictions(
                 model, video.embeddings[queries], video.timestamps[queries], anchors, mode, decay, difference_gain=tuple(gain)
             )
-            for bucket, values in zip(pooled[mode], (clip.valence[queries], valence, clip.arousal[queries], arousal)):
-                bucket.append(values)
-    scores = {}
-    for mode, (truth_v, pred_v, truth_a, pred_a) in pooled.items():
-        if truth_v:
-            scores[mode] = float(ccc(np.concatenate(truth_v), np.concatenate(pred_v)) + ccc(np.concatenate(truth_a), np.concatenate(pred_a)))
+            pooled[mode][0].append(truth)
+            pooled[mode][1].append(np.stack(predicted, axis=1))
+    scores = {mode: _ccc_sum(truths, predictions) for mode, (truths, predictions) in pooled.items() if truths}
     scored = {mode: score for mode, score in scores.items() if np.isfinite(score)}
     return (max(scored, key=scored.get) if scored else fallback_mode(model)), scores
 
@@ -79,7 +84,6 @@ def _sparse_mode(model, clips, modes, decay, gain) -> tuple[str, dict]:
 def _spacing_errors(model, clips, modes, spacing: int, decay, **anchor_kwargs) -> tuple[dict, dict, dict]:
     """Per mode, with support every `spacing`-th frame: summed squared errors and counts, (valence, arousal),
     leave-one-out at the anchors and true at the queries; and the pooled valence + arousal CCC at the queries."""
-    from ..metrics import ccc
     from .evaluation import same_video_anchors
     from .support import select_support
 
@@ -104,11 +108,7 @@ def _spacing_errors(model, clips, modes, spacing: int, decay, **anchor_kwargs) -
             true[mode][1] += len(queries)
             pooled[mode][0].append(truth)
             pooled[mode][1].append(predicted)
-    scores = {}
-    for mode, (truth, predicted) in pooled.items():
-        if truth:
-            truth, predicted = np.concatenate(truth), np.concatenate(predicted)
-            scores[mode] = float(ccc(truth[:, 0], predicted[:, 0]) + ccc(truth[:, 1], predicted[:, 1]))
+    scores = {mode: _ccc_sum(truths, predictions) for mode, (truths, predictions) in pooled.items() if truths}
     return loo, true, scores
 
 

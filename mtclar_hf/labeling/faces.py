@@ -237,6 +237,10 @@ class LandmarkSmoother:
         self.smoothing = smoothing
         self.points: np.ndarray | None = None
 
+    def restart(self) -> None:
+        """Forget the landmarks so far: the next ones belong to another face."""
+        self.points = None
+
     def update(self, points: np.ndarray | None) -> np.ndarray | None:
         if points is None:
             self.points = None
@@ -515,7 +519,7 @@ class FaceFollower:
             # Another track from this frame on (a cut to another face): its landmarks must not be averaged
             # with the previous face's.
             self.track = self.tracker.tracks_started
-            self.smoother.update(None)
+            self.smoother.restart()
         return self._locate(points)
 
     def _locate(self, points: np.ndarray | None) -> tuple:
